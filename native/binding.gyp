@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "klab_netns",
+      "sources": ["klab_netns.c"],
+      "cflags": ["-O2", "-Wall"]
+    }
+  ]
+}

@@ -1,0 +1,231 @@
+// Containers of one pod, as the kubelet runs them: built-in workloads served from this process
+// through sockets opened in the pod's namespace, host binaries as child processes inside the
+// pod's network and UTS namespaces. restartPolicy with the kubelet's back-off (10 s doubling
+// to 5 min, reset after 10 min of running).
+import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync, closeSync, mkdirSync, openSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ContainerModel, PodModel } from "../model/types.js";
+import { startNetexec } from "../workloads/netexec.js";
+import { startPause } from "../workloads/pause.js";
+
+type RunningWorkload = Awaited<ReturnType<typeof startPause>>;
+
+export const BACKOFF_INITIAL_MS = 10_000;
+export const BACKOFF_MAX_MS = 300_000;
+export const BACKOFF_RESET_MS = 600_000;
+
+/** The kubelet's crash-loop back-off before restart number `restarts` (1-based). */
+export function backoffMs(restarts: number, initial = BACKOFF_INITIAL_MS): number {
+  return Math.min(initial * 2 ** Math.max(0, restarts - 1), BACKOFF_MAX_MS);
+}
+
+export function shouldRestart(policy: PodModel["restartPolicy"], exitCode: number): boolean {
+  return policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, "..", "..");
+type NativeNetns = { socketInNetns(ns: string, kind: "tcp" | "udp", address: string, port: number, backlog?: number): number };
+let native: NativeNetns | undefined;
+export function nativeNetns(): NativeNetns {
+  native ??= createRequire(import.meta.url)(join(repoRoot, "native/build/Release/klab_netns.node")) as NativeNetns;
+  return native;
+}
+
+export interface ContainerStatus {
+  name: string;
+  image: string;
+  state: "waiting" | "running" | "terminated";
+  reason?: string;
+  message?: string;
+  exitCode?: number;
+  restartCount: number;
+  startedAt?: string;
+  finishedAt?: string;
+  pid?: number;
+}
+
+export interface PodRuntimeContext {
+  lab: string;
+  pod: PodModel;
+  utsFile: string;
+  logDir: string;
+  backoffInitialMs?: number;
+}
+
+export function containerLogPath(logDir: string, pod: Pick<PodModel, "namespace" | "name">, container: string): string {
+  return join(logDir, `${pod.namespace}_${pod.name}_${container}.log`);
+}
+
+export class ContainerRunner {
+  status: ContainerStatus;
+  private child?: ChildProcess;
+  private workload?: RunningWorkload;
+  private restartTimer?: NodeJS.Timeout;
+  private stopping = false;
+  private runningSince = 0;
+  private readonly logPath: string;
+  /** Resolves the first time the container is running or has failed to start. */
+  readonly settled: Promise<void>;
+  private settle!: () => void;
+
+  constructor(private readonly ctx: PodRuntimeContext, private readonly spec: ContainerModel) {
+    this.status = { name: spec.name, image: spec.image, state: "waiting", reason: "ContainerCreating", restartCount: 0 };
+    this.logPath = containerLogPath(ctx.logDir, ctx.pod, spec.name);
+    mkdirSync(ctx.logDir, { recursive: true });
+    this.settled = new Promise((r) => (this.settle = r));
+  }
+
+  private logLine(line: string) {
+    try {
+      appendFileSync(this.logPath, line.endsWith("\n") ? line : line + "\n");
+    } catch {
+      /* the lab directory is being removed */
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.stopping) return;
+    this.status = { ...this.status, state: "waiting", reason: "ContainerCreating", message: undefined, pid: undefined };
+    const w = this.spec.workload;
+    try {
+      if (w.kind === "exec") this.startProcess(w.argv);
+      else {
+        const netns = `/run/netns/${this.ctx.pod.netns}`;
+        this.workload =
+          w.kind === "netexec"
+            ? await startNetexec({
+                podName: this.ctx.pod.hostname,
+                httpPort: w.httpPort,
+                udpPort: w.udpPort,
+                listen: (kind, port) => ({ fd: nativeNetns().socketInNetns(netns, kind, "0.0.0.0", port) }),
+                log: (l) => this.logLine(l),
+                exit: (code) => void this.exited(code, null),
+              })
+            : await startPause();
+        this.running();
+      }
+    } catch (e) {
+      const msg = (e as Error).message;
+      this.logLine(`klab: failed to start container ${this.spec.name}: ${msg}`);
+      this.status = { ...this.status, state: "terminated", reason: "StartError", message: msg, exitCode: 128, finishedAt: new Date().toISOString() };
+      this.settle();
+      this.scheduleRestart(128);
+    }
+  }
+
+  private running() {
+    this.runningSince = Date.now();
+    this.status = { ...this.status, state: "running", reason: undefined, message: undefined, startedAt: new Date().toISOString(), exitCode: undefined };
+    this.settle();
+  }
+
+  private startProcess(argv: string[]) {
+    const out = openSync(this.logPath, "a");
+    const env: Record<string, string> = {
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOSTNAME: this.ctx.pod.hostname,
+      HOME: "/root",
+      ...this.spec.env,
+    };
+    // nsenter joins the pod's UTS namespace; `ip netns exec` joins its network namespace and
+    // bind-mounts /etc/netns/<netns>/ files (resolv.conf) as a container runtime would.
+    const child = spawn("nsenter", [`--uts=${this.ctx.utsFile}`, "--", "ip", "netns", "exec", this.ctx.pod.netns, ...argv], {
+      stdio: ["ignore", out, out],
+      env,
+      cwd: this.spec.workingDir ?? "/",
+      detached: true,
+    });
+    closeSync(out);
+    this.child = child;
+    child.once("spawn", () => {
+      this.running();
+      this.status.pid = child.pid;
+    });
+    child.once("error", (e) => {
+      this.logLine(`klab: ${e.message}`);
+      void this.exited(127, null);
+    });
+    child.once("exit", (code, signal) => void this.exited(code ?? 128 + (signal ? 9 : 0), signal));
+  }
+
+  private async exited(code: number, signal: NodeJS.Signals | null) {
+    if (this.status.state === "terminated") return;
+    this.child = undefined;
+    const w = this.workload;
+    this.workload = undefined;
+    if (w) await w.stop().catch(() => undefined);
+    if (this.stopping) return;
+    this.status = {
+      ...this.status,
+      state: "terminated",
+      reason: code === 0 ? "Completed" : "Error",
+      message: signal ? `killed by ${signal}` : undefined,
+      exitCode: code,
+      finishedAt: new Date().toISOString(),
+      pid: undefined,
+    };
+    this.settle();
+    this.scheduleRestart(code);
+  }
+
+  private scheduleRestart(code: number) {
+    if (this.stopping || !shouldRestart(this.ctx.pod.restartPolicy, code)) return;
+    if (this.runningSince && Date.now() - this.runningSince > BACKOFF_RESET_MS) this.status.restartCount = 0;
+    const delay = backoffMs(this.status.restartCount + 1, this.ctx.backoffInitialMs);
+    this.status.reason = "CrashLoopBackOff";
+    this.status.message = `back-off ${Math.round(delay / 1000)}s restarting failed container=${this.spec.name} pod=${this.ctx.pod.name}`;
+    this.logLine(`klab: ${this.status.message}`);
+    this.restartTimer = setTimeout(() => {
+      this.status.restartCount++;
+      void this.start();
+    }, delay);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (child?.pid && child.exitCode === null) {
+      const gone = new Promise<void>((r) => child.once("exit", () => r()));
+      try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
+      const t = setTimeout(() => { try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ } }, 2000);
+      await gone;
+      clearTimeout(t);
+    }
+    await this.workload?.stop().catch(() => undefined);
+    this.workload = undefined;
+  }
+}
+
+export class PodRuntime {
+  readonly containers: ContainerRunner[];
+  constructor(readonly ctx: PodRuntimeContext) {
+    this.containers = ctx.pod.containers.map((c) => new ContainerRunner(ctx, c));
+  }
+  async start() {
+    await Promise.all(this.containers.map((c) => c.start()));
+    await Promise.all(this.containers.map((c) => c.settled));
+  }
+  stop() {
+    return Promise.all(this.containers.map((c) => c.stop()));
+  }
+  status() {
+    const cs = this.containers.map((c) => c.status);
+    const allRunning = cs.every((c) => c.state === "running");
+    const allDone = cs.every((c) => c.state === "terminated" && !c.reason?.startsWith("CrashLoop"));
+    const phase = allRunning ? "Running" : allDone ? (cs.every((c) => c.exitCode === 0) ? "Succeeded" : "Failed") : cs.some((c) => c.state === "running") ? "Running" : "Pending";
+    return { namespace: this.ctx.pod.namespace, name: this.ctx.pod.name, phase, ready: allRunning, containers: cs };
+  }
+}
+
+export function writeAgentLog(path: string, line: string) {
+  try {
+    appendFileSync(path, `${new Date().toISOString()} ${line}\n`);
+  } catch {
+    /* ignore */
+  }
+}

@@ -1,0 +1,155 @@
+// Probes are the tools users know — ping, curl, nc — run inside the source's network
+// namespace. This module builds their command lines and reads their output (pure); runner.ts
+// executes them.
+import type { ClusterModel, Endpoint, Probe } from "../model/types.js";
+
+export interface Outcome {
+  ok: boolean;
+  /** What was observed, in the tool's terms ("200 OK, 5 bytes", "connection refused"). */
+  observed: string;
+  /** Why it does not meet the probe's own expectations (status, body, header), if it doesn't. */
+  mismatch?: string;
+}
+
+export function endpointName(e: Endpoint): string {
+  switch (e.kind) {
+    case "pod": return `pod/${e.namespace}/${e.name}`;
+    case "node": return `node/${e.name}`;
+    case "client": return `client/${e.name}`;
+    case "ip": return e.ip;
+  }
+}
+
+export function endpointNetns(m: ClusterModel, e: Endpoint): string {
+  switch (e.kind) {
+    case "pod": return m.pods.find((p) => p.namespace === e.namespace && p.name === e.name)!.netns;
+    case "node": return m.nodes.find((n) => n.name === e.name)!.netns;
+    case "client": return m.clients.find((c) => c.name === e.name)!.netns;
+    case "ip": throw new Error("an address has no namespace");
+  }
+}
+
+export function endpointIP(m: ClusterModel, e: Endpoint): string {
+  switch (e.kind) {
+    case "pod": return m.pods.find((p) => p.namespace === e.namespace && p.name === e.name)!.ip;
+    case "node": return m.nodes.find((n) => n.name === e.name)!.underlayIP;
+    case "client": return m.clients.find((c) => c.name === e.name)!.underlayIP;
+    case "ip": return e.ip;
+  }
+}
+
+/** `http://{pod/default/web}:8080/` → `http://10.244.1.2:8080/`. */
+export function expandUrl(m: ClusterModel, url: string, resolve: (text: string) => Endpoint): string {
+  return url.replace(/\{([^}]*)\}/g, (_, ref: string) => endpointIP(m, resolve(ref)));
+}
+
+export const secs = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+export function pingArgv(ip: string, timeoutMs: number): string[] {
+  return ["ping", "-c", "1", "-W", String(secs(timeoutMs)), "-n", ip];
+}
+
+export function parsePing(stdout: string, exitCode: number): Outcome {
+  const rtt = /time=([\d.]+) ms/.exec(stdout);
+  if (exitCode === 0 && rtt) return { ok: true, observed: `reply in ${rtt[1]} ms` };
+  const unreach = /From ([\d.]+).*(Destination \w+ Unreachable)/i.exec(stdout);
+  if (unreach) return { ok: false, observed: `${unreach[2].toLowerCase()} (from ${unreach[1]})` };
+  return { ok: false, observed: "no reply (100% packet loss)" };
+}
+
+export function curlArgv(url: string, method: string, timeoutMs: number): string[] {
+  return ["curl", "-sS", "-i", "--max-time", String(timeoutMs / 1000), "--connect-timeout", String(timeoutMs / 1000), "-X", method, url];
+}
+
+export interface HttpResponse {
+  status: number;
+  reason: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export function parseHttpResponse(raw: string): HttpResponse | null {
+  // With -i curl prints every response (e.g. a 100 Continue) — the last one counts.
+  const blocks: HttpResponse[] = [];
+  let rest = raw;
+  while (/^HTTP\/[\d.]+ \d{3}/.test(rest)) {
+    const end = rest.search(/\r?\n\r?\n/);
+    const head = end < 0 ? rest : rest.slice(0, end);
+    rest = end < 0 ? "" : rest.slice(end).replace(/^\r?\n\r?\n/, "");
+    const [statusLine, ...lines] = head.split(/\r?\n/);
+    const m = /^HTTP\/[\d.]+ (\d{3}) ?(.*)$/.exec(statusLine)!;
+    const headers: Record<string, string> = {};
+    for (const l of lines) {
+      const i = l.indexOf(":");
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    blocks.push({ status: Number(m[1]), reason: m[2], headers, body: "" });
+  }
+  if (!blocks.length) return null;
+  const last = blocks[blocks.length - 1];
+  last.body = rest;
+  return last;
+}
+
+const shorten = (s: string, n = 60) => {
+  const one = s.replace(/\s+/g, " ").trim();
+  return one.length > n ? `${one.slice(0, n - 1)}…` : one;
+};
+
+export function curlError(stderr: string, exitCode: number): string {
+  const m = /curl: \((\d+)\) (.*)/.exec(stderr);
+  if (!m) return `curl exit ${exitCode}`;
+  if (m[1] === "7") return /refused/i.test(m[2]) ? "connection refused" : `cannot connect: ${shorten(m[2])}`;
+  if (m[1] === "28") return "timed out";
+  return shorten(m[2]);
+}
+
+export function judgeHttp(probe: Extract<Probe, { kind: "http" }>, stdout: string, stderr: string, exitCode: number): Outcome {
+  if (exitCode !== 0) return { ok: false, observed: curlError(stderr, exitCode) };
+  const r = parseHttpResponse(stdout);
+  if (!r) return { ok: false, observed: "no HTTP response" };
+  const observed = `${r.status}${r.reason ? ` ${r.reason}` : ""}, body ${JSON.stringify(shorten(r.body, 40))}`;
+  const want = probe.status;
+  if (want !== undefined ? r.status !== want : r.status >= 400) {
+    return { ok: false, observed, mismatch: `expected status ${want ?? "2xx/3xx"}, got ${r.status}` };
+  }
+  if (probe.bodyContains !== undefined && !r.body.includes(probe.bodyContains)) {
+    return { ok: false, observed, mismatch: `body does not contain ${JSON.stringify(probe.bodyContains)}` };
+  }
+  if (probe.bodyMatches !== undefined && !new RegExp(probe.bodyMatches).test(r.body)) {
+    return { ok: false, observed, mismatch: `body does not match /${probe.bodyMatches}/` };
+  }
+  for (const [k, v] of Object.entries(probe.headers ?? {})) {
+    const got = r.headers[k.toLowerCase()];
+    if (got === undefined) return { ok: false, observed, mismatch: `no ${k} header` };
+    if (!got.includes(v)) return { ok: false, observed, mismatch: `header ${k} is ${JSON.stringify(got)}, expected ${JSON.stringify(v)}` };
+  }
+  return { ok: true, observed };
+}
+
+export function tcpArgv(ip: string, port: number, timeoutMs: number): string[] {
+  return ["nc", "-z", "-v", "-n", "-w", String(secs(timeoutMs)), ip, String(port)];
+}
+
+export function parseTcp(stderr: string, exitCode: number): Outcome {
+  if (exitCode === 0) return { ok: true, observed: "connected" };
+  if (/refused/i.test(stderr)) return { ok: false, observed: "connection refused" };
+  if (/timed out|in progress/i.test(stderr) || stderr.trim() === "") return { ok: false, observed: "timed out" };
+  if (/unreachable/i.test(stderr)) return { ok: false, observed: "no route to host" };
+  return { ok: false, observed: shorten(stderr.split("\n").find((l) => l.trim()) ?? `nc exit ${exitCode}`) };
+}
+
+export function udpArgv(ip: string, port: number, timeoutMs: number): string[] {
+  // -W 1: stop after the first reply; -w: give up after the timeout without one.
+  return ["nc", "-u", "-n", "-W", "1", "-w", String(secs(timeoutMs)), ip, String(port)];
+}
+
+export function parseUdp(probe: Extract<Probe, { kind: "udp" }>, stdout: string, stderr: string): Outcome {
+  const reply = stdout.trim();
+  if (!reply) return { ok: false, observed: /refused/i.test(stderr) ? "port unreachable (ICMP)" : "no reply" };
+  const observed = `reply ${JSON.stringify(shorten(reply, 40))}`;
+  if (probe.replyContains !== undefined && !reply.includes(probe.replyContains)) {
+    return { ok: false, observed, mismatch: `reply does not contain ${JSON.stringify(probe.replyContains)}` };
+  }
+  return { ok: true, observed };
+}

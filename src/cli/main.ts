@@ -1,0 +1,341 @@
+// klab's command line: kubectl-shaped, thin over the layers below.
+// Exit status: 0 ok, 1 checks failed, 2 bad input or usage, 3 host not able, 4 a kernel step failed.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, statSync, watch } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { stringify } from "yaml";
+import { initLog } from "../log.js";
+import { LabFileError } from "../spec/errors.js";
+import { labFileJsonSchema } from "../spec/schema.js";
+import { renderPlan, utsFile } from "../plan/cluster.js";
+import { planScript } from "../plan/script.js";
+import { agentStatus, type AgentStatus } from "../kernel/agent-client.js";
+import { HostError, requireRoot, requireTools } from "../kernel/host.js";
+import { LabStateError, up } from "../kernel/lifecycle.js";
+import { listNetns } from "../kernel/processes.js";
+import { listLabs, loadModel, loadState, logDir } from "../kernel/state.js";
+import { cleanupAll, teardownLab } from "../kernel/teardown.js";
+import { PlanStepError } from "../kernel/apply.js";
+import { containerLogPath } from "../agent/containers.js";
+import { runChecks, type CheckResult } from "../checks/runner.js";
+import { jsonReport, junitReport, tableReport } from "../checks/report.js";
+import type { ClusterModel } from "../model/types.js";
+import { EXIT, findPod, modelFromFiles, runningLab, UsageError } from "./labs.js";
+import { describePod, listOutput, nodeObject, nodesTable, podObject, podsTable, statusByPod } from "./views.js";
+
+type ReportFormat = "table" | "json" | "junit";
+const out = (s: string) => process.stdout.write(s);
+
+function report(results: CheckResult[], lab: string, format: ReportFormat) {
+  out(format === "json" ? jsonReport(results, lab) : format === "junit" ? junitReport(results, lab) : tableReport(results, lab));
+}
+
+async function statusOf(lab: string): Promise<AgentStatus | undefined> {
+  try {
+    return await agentStatus(lab);
+  } catch {
+    return undefined;
+  }
+}
+
+function upSummary(m: ClusterModel, st: AgentStatus): string {
+  const notReady = st.pods.filter((p) => !p.ready);
+  const lines = [
+    `lab ${m.lab} is up: ${m.nodes.length} node(s) (${m.mode}), ${m.pods.length} pod(s)${m.clients.length ? `, ${m.clients.length} client(s)` : ""}`,
+  ];
+  for (const p of notReady) {
+    const c = p.containers.find((x) => x.state !== "running");
+    lines.push(`  warning: pod ${p.namespace}/${p.name} is not running: ${c?.reason ?? p.phase}${c?.message ? ` — ${c.message}` : ""} (klab logs ${p.name}${p.namespace !== "default" ? ` -n ${p.namespace}` : ""})`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+const formatOpt = () => new Option("-o, --output <format>", "report format").choices(["table", "json", "junit"]).default("table");
+
+export function buildProgram(): Command {
+  const program = new Command("klab")
+    .description("Kubernetes networking, built for real in Linux network namespaces")
+    .option("-v, --verbose", "log every kernel command")
+    .showHelpAfterError("(run `klab help` for usage)")
+    .exitOverride();
+  program.hook("preAction", (cmd) => {
+    initLog({ verbose: Boolean(cmd.opts().verbose) });
+  });
+
+  program
+    .command("up")
+    .description("create a lab's nodes, pods and network in the kernel")
+    .argument("<files...>", "lab files (multi-document YAML)")
+    .action(async (files: string[]) => {
+      const m = modelFromFiles(files);
+      const st = await up(m);
+      out(upSummary(m, st));
+    });
+
+  program
+    .command("down")
+    .description("remove a lab and everything it created")
+    .argument("[lab]", "lab name (default: the only lab that is up)")
+    .option("--all", "remove every lab that is up")
+    .action(async (lab: string | undefined, o: { all?: boolean }) => {
+      requireRoot();
+      const labs = o.all ? listLabs() : [lab ?? runningLab().lab];
+      for (const l of labs) {
+        if (!o.all && !loadState(l)) throw new UsageError(`lab "${l}" is not up`, `labs up: ${listLabs().join(", ") || "none"}`);
+        const r = await teardownLab(l);
+        out(`lab ${l} is down: ${r.netnsDeleted} namespaces removed\n`);
+      }
+      if (o.all && labs.length === 0) out("no lab is up\n");
+    });
+
+  program
+    .command("run")
+    .description("up, run the checks, report, down; the exit status is the checks'")
+    .argument("<files...>", "lab files")
+    .addOption(formatOpt())
+    .option("--keep", "leave the lab up afterwards")
+    .action(async (files: string[], o: { output: ReportFormat; keep?: boolean }) => {
+      const m = modelFromFiles(files);
+      const st = await up(m, { renderer: o.output === "table" ? undefined : "silent" });
+      let results: CheckResult[] = [];
+      try {
+        if (o.output === "table") out(upSummary(m, st));
+        results = await runChecks(m);
+        report(results, m.lab, o.output);
+      } finally {
+        if (!o.keep) {
+          await teardownLab(m.lab);
+          if (o.output === "table") out(`lab ${m.lab} is down\n`);
+        }
+      }
+      if (results.some((r) => !r.passed)) process.exitCode = EXIT.checksFailed;
+    });
+
+  program
+    .command("check")
+    .description("run a running lab's checks")
+    .argument("[lab]", "lab name (default: the only lab that is up)")
+    .addOption(formatOpt())
+    .action(async (lab: string | undefined, o: { output: ReportFormat }) => {
+      requireRoot();
+      const m = runningLab(lab);
+      const results = await runChecks(m);
+      report(results, m.lab, o.output);
+      if (results.some((r) => !r.passed)) process.exitCode = EXIT.checksFailed;
+    });
+
+  program
+    .command("plan")
+    .description("print, as a runnable script, exactly the kernel steps `up` would apply")
+    .argument("<files...>", "lab files")
+    .action((files: string[]) => {
+      const m = modelFromFiles(files);
+      const containers = m.pods.reduce((n, p) => n + p.containers.length, 0);
+      out(planScript(renderPlan(m), [`from: ${files.join(" ")}`], [
+        `then \`klab up\` records state in /run/klab/${m.lab}/ and starts the lab runtime`,
+        `(klab-agent ${m.lab}), which runs ${containers} container(s) of ${m.pods.length} pod(s) inside their namespaces.`,
+      ]));
+    });
+
+  program
+    .command("validate")
+    .description("check lab files without touching the kernel")
+    .argument("<files...>", "lab files")
+    .action((files: string[]) => {
+      const m = modelFromFiles(files);
+      out(`${files.join(", ")}: valid — lab ${m.lab}: ${m.nodes.length} node(s), ${m.pods.length} pod(s), ${m.checks.length} check(s)\n`);
+    });
+
+  program
+    .command("schema")
+    .description("print the JSON Schema of lab file documents (for yaml-language-server)")
+    .action(() => {
+      out(JSON.stringify(labFileJsonSchema(), null, 2) + "\n");
+    });
+
+  program
+    .command("ls")
+    .description("list labs that are up")
+    .action(async () => {
+      const rows = [["LAB", "STATUS", "NODES", "PODS", "NETWORK", "FILES"]];
+      for (const l of listLabs()) {
+        const s = loadState(l)!;
+        const m = loadModel(l);
+        const st = await statusOf(l);
+        const running = st ? st.pods.filter((p) => p.ready).length : 0;
+        rows.push([l, s.phase === "up" ? (st ? "up" : "up (runtime not answering)") : s.phase, String(m?.nodes.length ?? "?"), `${running}/${m?.pods.length ?? "?"}`, m?.mode ?? "?", s.files.join(",")]);
+      }
+      if (rows.length === 1) out("no lab is up\n");
+      else out(rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(i === 0 ? 16 : 10) : c)).join(" ")).join("\n") + "\n");
+    });
+
+  program
+    .command("get")
+    .description("list nodes or pods of a running lab")
+    .argument("<resource>", "nodes | pods")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("-A, --all-namespaces", "pods of every namespace")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["wide", "json", "yaml"]))
+    .option("--lab <lab>", "lab name (default: the only lab that is up)")
+    .action(async (resource: string, o: { namespace: string; allNamespaces?: boolean; output?: string; lab?: string }) => {
+      const m = runningLab(o.lab);
+      const state = loadState(m.lab);
+      const st = await statusOf(m.lab);
+      const kind = resource.toLowerCase();
+      if (["nodes", "node", "no"].includes(kind)) {
+        const existing = new Set(listNetns());
+        const ready = new Set(m.nodes.filter((n) => existing.has(n.netns)).map((n) => n.name));
+        if (o.output === "json" || o.output === "yaml") out(listOutput(m.nodes.map((n) => nodeObject(m, n, ready.has(n.name))), o.output));
+        else out(nodesTable(m, ready, { wide: o.output === "wide", createdAt: state?.createdAt }));
+      } else if (["pods", "pod", "po"].includes(kind)) {
+        const byPod = statusByPod(st);
+        const pods = m.pods.filter((p) => o.allNamespaces || p.namespace === o.namespace);
+        if (o.output === "json" || o.output === "yaml") {
+          out(listOutput(pods.map((p) => podObject(m, p, byPod.get(`${p.namespace}/${p.name}`), state?.createdAt)), o.output));
+        } else if (!pods.length) {
+          out(`No resources found in ${o.namespace} namespace.\n`);
+        } else {
+          out(podsTable(pods.map((pod) => ({ pod, status: byPod.get(`${pod.namespace}/${pod.name}`) })), { wide: o.output === "wide", allNamespaces: o.allNamespaces, createdAt: state?.createdAt }));
+        }
+        if (!st) process.stderr.write(`warning: the lab runtime is not answering; container states unknown (see /run/klab/${m.lab}/agent.log)\n`);
+      } else {
+        throw new UsageError(`unknown resource type "${resource}"`, "klab get nodes | pods");
+      }
+    });
+
+  program
+    .command("describe")
+    .description("show details of a pod")
+    .argument("<resource>", "pod")
+    .argument("<name>", "pod name")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("--lab <lab>", "lab name")
+    .action(async (resource: string, name: string, o: { namespace: string; lab?: string }) => {
+      if (!["pod", "pods", "po"].includes(resource)) throw new UsageError(`cannot describe "${resource}"`, "klab describe pod NAME");
+      const m = runningLab(o.lab);
+      const pod = findPod(m, name, o.namespace);
+      const st = statusByPod(await statusOf(m.lab)).get(`${pod.namespace}/${pod.name}`);
+      out(describePod(m, pod, st, loadState(m.lab)?.createdAt));
+    });
+
+  program
+    .command("exec")
+    .description("run a command inside a pod's namespaces (or node/NAME, client/NAME)")
+    .argument("<target>", "POD, node/NAME or client/NAME")
+    .argument("<command...>", "command and arguments (after --)")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("-c, --container <name>", "container")
+    .option("--lab <lab>", "lab name")
+    .action(async (target: string, command: string[], o: { namespace: string; container?: string; lab?: string }) => {
+      requireRoot();
+      requireTools(["ip", "nsenter"]);
+      const m = runningLab(o.lab);
+      let argv: string[];
+      let env = { ...process.env };
+      const host = /^(node|client)\/(.+)$/.exec(target);
+      if (host) {
+        const list = host[1] === "node" ? m.nodes : m.clients;
+        const h = list.find((x) => x.name === host[2]);
+        if (!h) throw new UsageError(`${host[1]} "${host[2]}" not found`, `${host[1]}s: ${list.map((x) => x.name).join(", ")}`);
+        argv = ["ip", "netns", "exec", h.netns, ...command];
+      } else {
+        const pod = findPod(m, target, o.namespace);
+        const c = o.container ? pod.containers.find((x) => x.name === o.container) : pod.containers[0];
+        if (!c) throw new UsageError(`container "${o.container}" not found in pod ${pod.name}`, `containers: ${pod.containers.map((x) => x.name).join(", ")}`);
+        env = { ...env, ...c.env, HOSTNAME: pod.hostname };
+        argv = ["nsenter", `--uts=${utsFile(m.lab, pod.namespace, pod.name)}`, "--", "ip", "netns", "exec", pod.netns, ...command];
+      }
+      const child = spawn(argv[0], argv.slice(1), { stdio: "inherit", env });
+      const code = await new Promise<number>((resolve) => {
+        child.on("exit", (c, s) => resolve(c ?? (s ? 128 + 9 : 1)));
+        child.on("error", () => resolve(127));
+      });
+      process.exitCode = code;
+    });
+
+  program
+    .command("logs")
+    .description("print a container's output")
+    .argument("<pod>", "pod name")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("-c, --container <name>", "container (default: the pod's only/first container)")
+    .option("-f, --follow", "keep printing new output")
+    .option("--lab <lab>", "lab name")
+    .action(async (name: string, o: { namespace: string; container?: string; follow?: boolean; lab?: string }) => {
+      const m = runningLab(o.lab);
+      const pod = findPod(m, name, o.namespace);
+      if (!o.container && pod.containers.length > 1) {
+        throw new UsageError(`a container name must be specified for pod ${pod.name}, choose one of: [${pod.containers.map((c) => c.name).join(" ")}]`, "add -c NAME");
+      }
+      const c = o.container ? pod.containers.find((x) => x.name === o.container) : pod.containers[0];
+      if (!c) throw new UsageError(`container "${o.container}" is not valid for pod ${pod.name}`, `containers: ${pod.containers.map((x) => x.name).join(", ")}`);
+      const path = containerLogPath(logDir(m.lab), pod, c.name);
+      let offset = 0;
+      const dump = () => {
+        if (!existsSync(path)) return;
+        const buf = readFileSync(path);
+        if (buf.length > offset) out(buf.subarray(offset).toString());
+        offset = buf.length;
+      };
+      dump();
+      if (o.follow) {
+        await new Promise<void>((resolve) => {
+          const timer = setInterval(() => {
+            dump();
+            if (!existsSync(path) || (existsSync(path) && statSync(path).size < offset)) { clearInterval(timer); resolve(); }
+          }, 250);
+          try { watch(path, () => dump()); } catch { /* polling covers it */ }
+          process.on("SIGINT", () => { clearInterval(timer); resolve(); });
+        });
+      }
+    });
+
+  program
+    .command("cleanup")
+    .description("remove every klab object on this host, even without state")
+    .action(async () => {
+      requireRoot();
+      const r = await cleanupAll();
+      out(`cleanup: ${r.labs.length} lab(s) down, ${r.netns.length} stray namespace(s) removed, ${r.processes} process(es) stopped\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+function reportError(e: unknown): number {
+  const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : s + "\n");
+  if (e instanceof CommanderError) {
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT.ok;
+    return EXIT.usage;
+  }
+  if (e instanceof LabFileError) {
+    err(e.message);
+    err(`${e.errors.length} error(s); nothing was changed`);
+    return EXIT.usage;
+  }
+  if (e instanceof UsageError || e instanceof LabStateError) {
+    err(`error: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ""}`);
+    return EXIT.usage;
+  }
+  if (e instanceof HostError) {
+    err(`error: this host cannot run the lab: ${e.message}\n  fix: ${e.fix}`);
+    return EXIT.host;
+  }
+  if (e instanceof PlanStepError) {
+    err(`error: a kernel step failed: ${e.message}\n  everything this run created was removed; rerun with --verbose to see each command`);
+    return EXIT.kernel;
+  }
+  err(`error: ${(e as Error)?.message ?? String(e)}`);
+  if (process.env.KLAB_DEBUG) err((e as Error)?.stack ?? "");
+  return EXIT.kernel;
+}

@@ -1,0 +1,167 @@
+// kubectl-shaped views of a running lab: tables, -o wide, -o json/yaml objects, describe.
+import { stringify } from "yaml";
+import type { ClusterModel, NodeModel, PodModel } from "../model/types.js";
+import type { AgentStatus, PodStatus } from "../kernel/agent-client.js";
+
+export function table(rows: string[][]): string {
+  if (!rows.length) return "";
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("   ").trimEnd()).join("\n") + "\n";
+}
+
+export function age(since: string | undefined, now = Date.now()): string {
+  if (!since) return "<unknown>";
+  const s = Math.max(0, Math.floor((now - Date.parse(since)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function podStatusText(st: PodStatus | undefined): string {
+  if (!st) return "Unknown";
+  const waiting = st.containers.find((c) => c.state !== "running" && c.reason);
+  if (waiting?.reason && st.phase !== "Succeeded") return waiting.reason;
+  return st.phase;
+}
+
+export interface PodRow {
+  pod: PodModel;
+  status?: PodStatus;
+}
+
+export function podsTable(rows: PodRow[], opts: { wide?: boolean; allNamespaces?: boolean; createdAt?: string }): string {
+  const head = [...(opts.allNamespaces ? ["NAMESPACE"] : []), "NAME", "READY", "STATUS", "RESTARTS", "AGE", ...(opts.wide ? ["IP", "NODE", "NETNS"] : [])];
+  const body = rows.map(({ pod, status }) => {
+    const cs = status?.containers ?? [];
+    const ready = cs.filter((c) => c.state === "running").length;
+    const restarts = cs.reduce((n, c) => n + c.restartCount, 0);
+    return [
+      ...(opts.allNamespaces ? [pod.namespace] : []),
+      pod.name,
+      `${ready}/${pod.containers.length}`,
+      podStatusText(status),
+      String(restarts),
+      age(opts.createdAt),
+      ...(opts.wide ? [pod.ip, pod.node, pod.netns] : []),
+    ];
+  });
+  return table([head, ...body]);
+}
+
+export function nodesTable(m: ClusterModel, ready: Set<string>, opts: { wide?: boolean; createdAt?: string }): string {
+  const head = ["NAME", "STATUS", "ROLES", "AGE", "INTERNAL-IP", "POD-CIDR", ...(opts.wide ? ["PODS", "NETNS", "NETWORK"] : [])];
+  const body = m.nodes.map((n) => [
+    n.name,
+    ready.has(n.name) ? "Ready" : "NotReady",
+    "<none>",
+    age(opts.createdAt),
+    n.underlayIP,
+    n.podSubnet,
+    ...(opts.wide ? [String(m.pods.filter((p) => p.node === n.name).length), n.netns, m.mode] : []),
+  ]);
+  return table([head, ...body]);
+}
+
+export function podObject(m: ClusterModel, pod: PodModel, status: PodStatus | undefined, createdAt?: string) {
+  const node = m.nodes.find((n) => n.name === pod.node)!;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: pod.name,
+      namespace: pod.namespace,
+      uid: pod.uid,
+      labels: pod.labels,
+      creationTimestamp: createdAt,
+      ...(pod.owner ? { ownerReferences: [{ kind: pod.owner.split("/")[0] === "Deployment" ? "ReplicaSet" : pod.owner.split("/")[0], name: pod.owner.split("/")[1] }] } : {}),
+      annotations: { "klab.dev/netns": pod.netns, "klab.dev/host-veth": pod.hostVeth },
+    },
+    spec: {
+      nodeName: pod.node,
+      hostname: pod.hostname !== pod.name ? pod.hostname : undefined,
+      restartPolicy: pod.restartPolicy,
+      containers: pod.containers.map((c) => ({
+        name: c.name,
+        image: c.image,
+        ...(c.workload.kind === "exec" ? { command: c.workload.argv } : {}),
+        ...(c.ports.length ? { ports: c.ports } : {}),
+        ...(Object.keys(c.env).length ? { env: Object.entries(c.env).map(([name, value]) => ({ name, value })) } : {}),
+      })),
+    },
+    status: {
+      phase: status?.phase ?? "Unknown",
+      hostIP: node.underlayIP,
+      podIP: pod.ip,
+      podIPs: [{ ip: pod.ip }],
+      containerStatuses: (status?.containers ?? []).map((c) => ({
+        name: c.name,
+        image: c.image,
+        ready: c.state === "running",
+        restartCount: c.restartCount,
+        started: c.state === "running",
+        state:
+          c.state === "running"
+            ? { running: { startedAt: c.startedAt } }
+            : c.state === "terminated"
+              ? { terminated: { exitCode: c.exitCode, reason: c.reason, message: c.message, finishedAt: c.finishedAt } }
+              : { waiting: { reason: c.reason, message: c.message } },
+      })),
+    },
+  };
+}
+
+export function nodeObject(m: ClusterModel, n: NodeModel, isReady: boolean) {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: n.name, labels: n.labels, annotations: { "klab.dev/netns": n.netns, ...(m.mode === "vxlan" ? { "flannel.alpha.coreos.com/backend-data": JSON.stringify({ VNI: 1, VtepMAC: n.vtepMAC }), "flannel.alpha.coreos.com/backend-type": "vxlan" } : {}) } },
+    spec: { podCIDR: n.podSubnet, podCIDRs: [n.podSubnet] },
+    status: {
+      addresses: [{ type: "InternalIP", address: n.underlayIP }, { type: "Hostname", address: n.name }],
+      conditions: [{ type: "Ready", status: isReady ? "True" : "False" }],
+    },
+  };
+}
+
+export function listOutput(items: unknown[], format: "json" | "yaml"): string {
+  const list = { apiVersion: "v1", kind: "List", items };
+  return format === "json" ? JSON.stringify(list, null, 4) + "\n" : stringify(list);
+}
+
+export function describePod(m: ClusterModel, pod: PodModel, st: PodStatus | undefined, createdAt?: string): string {
+  const node = m.nodes.find((n) => n.name === pod.node)!;
+  const kv = (k: string, v: string, indent = "") => `${indent}${(k + ":").padEnd(18 - indent.length)}${v}`;
+  const lines = [
+    kv("Name", pod.name),
+    kv("Namespace", pod.namespace),
+    kv("Node", `${pod.node}/${node.underlayIP}`),
+    kv("Start Time", createdAt ?? "<unknown>"),
+    kv("Labels", Object.entries(pod.labels).map(([k, v]) => `${k}=${v}`).join("\n" + " ".repeat(18)) || "<none>"),
+    kv("Status", st?.phase ?? "Unknown"),
+    kv("IP", pod.ip),
+    kv("Controlled By", pod.owner ?? "<none>"),
+    kv("Network NS", `${pod.netns} (eth0 ↔ ${pod.hostVeth} on ${pod.node}'s cni0, gateway ${node.gateway})`),
+    "Containers:",
+  ];
+  for (const c of pod.containers) {
+    const cs = st?.containers.find((x) => x.name === c.name);
+    lines.push(`  ${c.name}:`);
+    lines.push(kv("Image", c.image, "    "));
+    if (c.workload.kind === "exec") lines.push(kv("Command", c.workload.argv.join(" "), "    "));
+    if (c.workload.kind === "netexec") lines.push(kv("Serves", `agnhost netexec: HTTP ${c.workload.httpPort}${c.workload.udpPort ? `, UDP ${c.workload.udpPort}` : ""}`, "    "));
+    for (const p of c.ports) lines.push(kv("Port", `${p.containerPort}/${p.protocol}${p.name ? ` (${p.name})` : ""}`, "    "));
+    lines.push(kv("State", cs ? `${cs.state[0].toUpperCase()}${cs.state.slice(1)}${cs.reason ? ` (${cs.reason})` : ""}` : "Unknown", "    "));
+    if (cs?.startedAt) lines.push(kv("Started", cs.startedAt, "    "));
+    if (cs?.exitCode !== undefined) lines.push(kv("Exit Code", String(cs.exitCode), "    "));
+    if (cs?.message) lines.push(kv("Message", cs.message, "    "));
+    lines.push(kv("Ready", String(cs?.state === "running"), "    "));
+    lines.push(kv("Restart Count", String(cs?.restartCount ?? 0), "    "));
+    if (Object.keys(c.env).length) lines.push("    Environment:", ...Object.entries(c.env).map(([k, v]) => `      ${k}: ${v}`));
+  }
+  return lines.join("\n") + "\n";
+}
+
+export function statusByPod(status: AgentStatus | undefined): Map<string, PodStatus> {
+  return new Map((status?.pods ?? []).map((p) => [`${p.namespace}/${p.name}`, p]));
+}

@@ -1,0 +1,67 @@
+// Can this host run a lab? Root, the tools, and the kernel features the lab uses, checked
+// before anything is created. Failures are HostError: exit status 3 with the reason and a fix.
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
+import type { ClusterModel } from "../model/types.js";
+import { run } from "./exec.js";
+
+export class HostError extends Error {
+  constructor(message: string, readonly fix: string) {
+    super(message);
+    this.name = "HostError";
+  }
+}
+
+export function which(tool: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(delimiter).concat(["/usr/sbin", "/sbin"])) {
+    const p = join(dir, tool);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* keep looking */
+    }
+  }
+  return undefined;
+}
+
+const TOOL_PACKAGES: Record<string, string> = {
+  ip: "iproute2", bridge: "iproute2", unshare: "util-linux", nsenter: "util-linux", sysctl: "procps",
+  umount: "mount", ping: "iputils-ping", curl: "curl", nc: "netcat-openbsd",
+};
+
+export function requireTools(tools: string[]): void {
+  const missing = tools.filter((t) => !which(t));
+  if (missing.length) {
+    const pkgs = [...new Set(missing.map((t) => TOOL_PACKAGES[t] ?? t))];
+    throw new HostError(`missing tools: ${missing.join(", ")}`, `apt-get install -y ${pkgs.join(" ")} (or run: bash scripts/setup.sh)`);
+  }
+}
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new HostError("klab must run as root: it creates network namespaces and links", "run it as root, e.g. `sudo -i` first, or `sudo ./bin/klab …`");
+  }
+}
+
+/** Try the kernel features a lab needs inside a throwaway namespace. */
+export async function probeKernel(m: Pick<ClusterModel, "mode">): Promise<void> {
+  const ns = `klab-probe-${process.pid}`;
+  await run("ip", ["netns", "add", ns]);
+  try {
+    const lines = ["link add kp-br type bridge", "link add kp-a type veth peer name kp-b"];
+    if (m.mode === "vxlan") lines.push("link add kp-vx type vxlan id 1 dstport 8472 nolearning");
+    const r = await run("ip", ["-n", ns, "-batch", "-"], { input: lines.join("\n") + "\n", reject: false });
+    if (r.exitCode !== 0) {
+      const feature = /vxlan/.test(r.stderr) || (m.mode === "vxlan" && /kp-vx/.test(r.stderr)) ? "vxlan" : /veth/.test(r.stderr) ? "veth" : "bridge";
+      throw new HostError(`the kernel cannot create ${feature} links: ${r.stderr.trim()}`,
+        `load the module (modprobe ${feature}) or use a kernel that has it, e.g. the Vagrant VM${m.mode === "vxlan" ? ", or network.mode: host-gw" : ""}`);
+    }
+    const s = await run("ip", ["netns", "exec", ns, "sysctl", "-n", "net.bridge.bridge-nf-call-iptables"], { reject: false });
+    if (s.exitCode !== 0) {
+      throw new HostError("the kernel has no br_netfilter (net.bridge.bridge-nf-call-iptables)", "modprobe br_netfilter, or use the Vagrant VM");
+    }
+  } finally {
+    await run("ip", ["netns", "del", ns], { reject: false });
+  }
+}

@@ -1,0 +1,116 @@
+// `up`: check the host, record state, apply the plan, start the lab runtime and wait for the
+// pods. A failure undoes everything that was created.
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Listr } from "listr2";
+import type { ClusterModel } from "../model/types.js";
+import { labDir, labNetnsNames, renderPlan, utsFile } from "../plan/cluster.js";
+import { agentStatus, type AgentStatus } from "./agent-client.js";
+import { applyStep, STEP_CONCURRENCY } from "./apply.js";
+import { HostError, probeKernel, requireRoot, requireTools } from "./host.js";
+import { isAlive, listNetns } from "./processes.js";
+import { agentLog, loadState, saveModel, saveState, type LabState } from "./state.js";
+import { teardownLab } from "./teardown.js";
+import { parallel } from "./exec.js";
+
+export class LabStateError extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(message);
+    this.name = "LabStateError";
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const AGENT_ENTRY = join(here, "..", "..", "dist", "agent", "main.js");
+
+export async function preflight(model: ClusterModel): Promise<void> {
+  requireRoot();
+  requireTools(["ip", "bridge", "unshare", "nsenter", "sysctl", "umount"]);
+  if (loadState(model.lab)) {
+    throw new LabStateError(`lab "${model.lab}" is already up`, `run \`klab down ${model.lab}\` first, or \`klab apply\` to change it`);
+  }
+  const existing = new Set(listNetns());
+  const clash = labNetnsNames(model).filter((n) => existing.has(n));
+  if (clash.length) {
+    throw new HostError(`network namespace ${clash[0]} already exists${clash.length > 1 ? ` (and ${clash.length - 1} more)` : ""}`,
+      "another lab uses these names, or one was left behind: `klab ls`, then `klab down LAB` or `klab cleanup`");
+  }
+  await probeKernel(model);
+}
+
+export interface UpOptions {
+  /** listr2 renderer: "default" on a TTY, "simple" lines otherwise, "silent" for none. */
+  renderer?: "default" | "simple" | "silent";
+  waitTimeoutMs?: number;
+}
+
+export async function up(model: ClusterModel, opts: UpOptions = {}): Promise<AgentStatus> {
+  await preflight(model);
+  const plan = renderPlan(model);
+  const state: LabState = {
+    lab: model.lab,
+    files: model.files,
+    createdAt: new Date().toISOString(),
+    phase: "creating",
+    netns: labNetnsNames(model),
+    utsFiles: model.pods.map((p) => utsFile(model.lab, p.namespace, p.name)),
+  };
+  // Recorded before anything exists, so `down` after a crash knows what to remove.
+  saveState(state);
+  saveModel(model);
+  let status: AgentStatus | undefined;
+  const tasks = new Listr(
+    [
+      ...plan.stages.map((stage) => ({
+        title: `${stage.name} (${stage.steps.length} batch${stage.steps.length === 1 ? "" : "es"})`,
+        task: () => parallel(stage.steps, STEP_CONCURRENCY, applyStep),
+      })),
+      {
+        title: `pods: starting ${model.pods.reduce((n, p) => n + p.containers.length, 0)} containers`,
+        task: async () => {
+          state.agentPid = startAgent(model.lab);
+          saveState(state);
+          status = await waitForPods(model.lab, state.agentPid, opts.waitTimeoutMs ?? 30_000 + model.pods.length * 200);
+        },
+      },
+    ],
+    { renderer: opts.renderer ?? (process.stdout.isTTY ? "default" : "simple"), exitOnError: true, rendererOptions: {} },
+  );
+  try {
+    await tasks.run();
+  } catch (e) {
+    await teardownLab(model.lab).catch(() => undefined);
+    throw e;
+  }
+  state.phase = "up";
+  saveState(state);
+  return status!;
+}
+
+function startAgent(lab: string): number {
+  mkdirSync(labDir(lab), { recursive: true });
+  const out = openSync(agentLog(lab), "a");
+  const child = spawn(process.execPath, [AGENT_ENTRY, "klab-agent", lab], { detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  child.unref();
+  if (!child.pid) throw new Error("could not start the lab runtime (klab-agent)");
+  return child.pid;
+}
+
+async function waitForPods(lab: string, pid: number, timeoutMs: number): Promise<AgentStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) throw new Error(`the lab runtime (klab-agent, pid ${pid}) exited; see ${agentLog(lab)}`);
+    try {
+      const s = await agentStatus(lab, 1000);
+      if (s.started) return s;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`pods did not start within ${Math.round(timeoutMs / 1000)}s (${(last as Error)?.message ?? "still starting"}); see ${agentLog(lab)}`);
+}

@@ -1,0 +1,68 @@
+// Removing a lab: stop its runtime, kill anything left in its namespaces, unmount UTS files,
+// delete its namespaces (which takes every link, route and rule inside with them) and its
+// /etc/netns entries. Tolerates anything already gone, so it also finishes a half-done `up`.
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { run } from "./exec.js";
+import { agentPids, killAndWait, listNetns, pidsInNetns } from "./processes.js";
+import { listLabs, loadState, removeLabDir } from "./state.js";
+
+export const ETC_NETNS = "/etc/netns";
+
+export interface TeardownReport {
+  lab: string;
+  netnsDeleted: number;
+  processesKilled: number;
+}
+
+async function removeNamespaces(names: string[], utsFiles: string[]): Promise<number> {
+  const existing = new Set(listNetns());
+  const present = names.filter((n) => existing.has(n));
+  const pids = [...pidsInNetns(present).values()].flat();
+  await killAndWait(pids, 1000);
+  const mounted = utsFiles.filter(existsSync);
+  // Lazy unmount: a file may still be held by a dying process.
+  for (let i = 0; i < mounted.length; i += 200) await run("umount", ["-l", ...mounted.slice(i, i + 200)], { reject: false });
+  if (present.length) await run("ip", ["-force", "-batch", "-"], { input: present.map((n) => `netns del ${n}`).join("\n") + "\n", reject: false });
+  for (const n of names) rmSync(`${ETC_NETNS}/${n}`, { recursive: true, force: true });
+  return pids.length;
+}
+
+export async function teardownLab(lab: string): Promise<TeardownReport> {
+  const state = loadState(lab);
+  const agents = agentPids(lab).map((a) => a.pid);
+  if (state?.agentPid && !agents.includes(state.agentPid)) {
+    /* recorded agent already gone (or pid reused by someone else): leave it */
+  }
+  await killAndWait(agents, 5000);
+  const names = state?.netns ?? [];
+  const killed = await removeNamespaces(names, state?.utsFiles ?? []);
+  const remaining = new Set(listNetns());
+  removeLabDir(lab);
+  return { lab, netnsDeleted: names.filter((n) => !remaining.has(n)).length, processesKilled: killed + agents.length };
+}
+
+/** Remove every klab object on the host, with or without state. */
+export async function cleanupAll(): Promise<{ labs: string[]; netns: string[]; processes: number }> {
+  const labs = listLabs();
+  let processes = 0;
+  for (const lab of labs) processes += (await teardownLab(lab)).processesKilled;
+  const agents = agentPids().map((a) => a.pid);
+  await killAndWait(agents, 3000);
+  const leftover = listNetns().filter((n) => n.startsWith("klab-"));
+  const uts = existsSync("/run/klab") ? findUtsFiles() : [];
+  processes += agents.length + (await removeNamespaces(leftover, uts));
+  for (const e of existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS) : []) {
+    if (e.startsWith("klab-")) rmSync(`${ETC_NETNS}/${e}`, { recursive: true, force: true });
+  }
+  rmSync("/run/klab", { recursive: true, force: true });
+  return { labs, netns: leftover, processes };
+}
+
+function findUtsFiles(): string[] {
+  const out: string[] = [];
+  for (const lab of readdirSync("/run/klab")) {
+    const dir = `/run/klab/${lab}/uts`;
+    if (existsSync(dir)) for (const f of readdirSync(dir)) out.push(`${dir}/${f}`);
+  }
+  return out;
+}

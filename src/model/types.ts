@@ -1,0 +1,122 @@
+// The pure cluster model: everything `up` needs, computed from the lab files alone.
+
+export type NetworkMode = "host-gw" | "vxlan";
+
+export interface NodeModel {
+  name: string;
+  index: number;
+  netns: string;
+  labels: Record<string, string>;
+  /** Underlay address on eth0, and the fabric bridge port that leads to it. */
+  underlayIP: string;
+  fabricPort: string;
+  /** This node's pod subnet (a /24 of podCIDR) and the cni0 gateway in it. */
+  podSubnet: string;
+  gateway: string;
+  /** flannel.1 MAC (vxlan mode), derived from the lab and node so plans are reproducible. */
+  vtepMAC: string;
+}
+
+export interface ClientModel {
+  name: string;
+  netns: string;
+  underlayIP: string;
+  fabricPort: string;
+}
+
+export type Workload =
+  | { kind: "netexec"; httpPort: number; udpPort: number | null }
+  | { kind: "pause" }
+  | { kind: "exec"; argv: string[] };
+
+export interface ContainerPortModel {
+  containerPort: number;
+  name?: string;
+  protocol: "TCP" | "UDP" | "SCTP";
+}
+
+export interface ContainerModel {
+  name: string;
+  image: string;
+  workload: Workload;
+  env: Record<string, string>;
+  ports: ContainerPortModel[];
+  workingDir?: string;
+}
+
+export interface PodModel {
+  namespace: string;
+  name: string;
+  uid: string;
+  labels: Record<string, string>;
+  /** "Deployment/web" for pods owned through a ReplicaSet, else undefined. */
+  owner?: string;
+  node: string;
+  netns: string;
+  /** Host-side veth in the node namespace (vethXXXXXXXX, like the CNI bridge plugin). */
+  hostVeth: string;
+  ip: string;
+  hostname: string;
+  restartPolicy: "Always" | "OnFailure" | "Never";
+  containers: ContainerModel[];
+}
+
+export type Endpoint =
+  | { kind: "pod"; namespace: string; name: string }
+  | { kind: "node"; name: string }
+  | { kind: "client"; name: string }
+  | { kind: "ip"; ip: string };
+
+export type Probe =
+  | { kind: "ping"; target: Endpoint }
+  | {
+      kind: "http";
+      url: string;
+      method: string;
+      status?: number;
+      bodyContains?: string;
+      bodyMatches?: string;
+      headers?: Record<string, string>;
+    }
+  | { kind: "tcp"; target: Endpoint; port: number }
+  | { kind: "udp"; target: Endpoint; port: number; send: string; replyContains?: string }
+  | {
+      kind: "matrix";
+      from: PodSelection;
+      to: PodSelection;
+      port?: number;
+      protocol: "tcp" | "ping";
+    };
+
+export interface PodSelection {
+  namespace?: string;
+  matchLabels?: Record<string, string>;
+}
+
+export interface CheckModel {
+  name: string;
+  from?: Endpoint;
+  probe: Probe;
+  expect: "succeed" | "fail";
+  timeoutMs: number;
+  retries: number;
+}
+
+export interface ClusterModel {
+  lab: string;
+  files: string[];
+  mode: NetworkMode;
+  podCIDR: string;
+  serviceCIDR: string;
+  underlayCIDR: string;
+  underlayPrefix: number;
+  /** Underlay MTU; pods get mtu-50 in vxlan mode (the VXLAN header), as flannel does. */
+  mtu: number;
+  podMTU: number;
+  fabric: { netns: string; bridge: string };
+  nodes: NodeModel[];
+  clients: ClientModel[];
+  namespaces: string[];
+  pods: PodModel[];
+  checks: CheckModel[];
+}

@@ -1,0 +1,37 @@
+// ClusterModel → Plan: the whole kernel state of a lab, in stages whose steps can run in
+// parallel (each step touches one namespace).
+import type { ClusterModel } from "../model/types.js";
+import { nodeSteps } from "./cni/node.js";
+import { podSteps, podUtsStep } from "./cni/pod.js";
+import { clientSteps, fabricSteps } from "./cni/underlay.js";
+import type { Plan } from "./types.js";
+
+export const RUN_DIR = "/run/klab";
+export const labDir = (lab: string) => `${RUN_DIR}/${lab}`;
+export const utsFile = (lab: string, ns: string, pod: string) => `${labDir(lab)}/uts/${ns}_${pod}`;
+
+/** Every network namespace of the lab, in creation order. */
+export function labNetnsNames(m: ClusterModel): string[] {
+  return [m.fabric.netns, ...m.nodes.map((n) => n.netns), ...m.clients.map((c) => c.netns), ...m.pods.map((p) => p.netns)];
+}
+
+export function renderPlan(m: ClusterModel): Plan {
+  return {
+    lab: m.lab,
+    stages: [
+      {
+        name: "network namespaces",
+        steps: [
+          { kind: "ip", lines: labNetnsNames(m).map((ns) => `netns add ${ns}`) },
+          ...m.pods.map((p) => podUtsStep(p, utsFile(m.lab, p.namespace, p.name))),
+        ],
+      },
+      { name: "underlay switch", steps: fabricSteps(m) },
+      {
+        name: "nodes and clients",
+        steps: [...m.nodes.flatMap((n) => nodeSteps(m, n)), ...m.clients.flatMap((c) => clientSteps(m, c))],
+      },
+      { name: "pod interfaces", steps: m.pods.flatMap((p) => podSteps(m, p, utsFile(m.lab, p.namespace, p.name))) },
+    ],
+  };
+}

@@ -1,0 +1,34 @@
+// A Plan as a runnable bash script: exactly the commands `klab up` runs, stage by stage.
+import type { Plan, Step } from "./types.js";
+
+const heredoc = (cmd: string, lines: string[]) => `${cmd} <<'EOF'\n${lines.join("\n")}\nEOF`;
+
+export function stepCommand(step: Step): string {
+  switch (step.kind) {
+    case "ip":
+      return heredoc(step.netns ? `ip -n ${step.netns} -batch -` : `ip -batch -`, step.lines);
+    case "bridge":
+      return heredoc(`bridge -n ${step.netns} -batch -`, step.lines);
+    case "sysctl":
+      return `ip netns exec ${step.netns} sysctl -q -w ${step.values.map(([k, v]) => `${k}=${v}`).join(" ")}`;
+    case "uts":
+      return `touch ${step.file} && unshare --uts=${step.file} hostname ${step.hostname}`;
+  }
+}
+
+export function planScript(plan: Plan, header: string[] = [], trailer: string[] = []): string {
+  const out = [
+    "#!/usr/bin/env bash",
+    `# klab plan for lab "${plan.lab}": the kernel steps \`klab up\` applies, in order.`,
+    "# Steps within a stage touch different namespaces; klab runs them in parallel.",
+    ...header.map((h) => `# ${h}`),
+    "set -euo pipefail",
+    `mkdir -p /run/klab/${plan.lab}/uts`,
+  ];
+  plan.stages.forEach((stage, i) => {
+    out.push("", `# --- stage ${i + 1}: ${stage.name}`);
+    for (const step of stage.steps) out.push(stepCommand(step));
+  });
+  if (trailer.length) out.push("", ...trailer.map((t) => `# ${t}`));
+  return out.join("\n") + "\n";
+}

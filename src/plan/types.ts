@@ -1,0 +1,22 @@
+// A Plan is plain data: what `up` will run, printable (`klab plan`), golden-tested, and applied
+// stage by stage. Steps within a stage touch different namespaces and run in parallel.
+
+export type Step =
+  /** `ip [-n NETNS] -batch -` with these lines on stdin (root namespace only for `netns add`). */
+  | { kind: "ip"; netns?: string; lines: string[] }
+  /** `bridge -n NETNS -batch -` (FDB entries, which `ip` cannot write). */
+  | { kind: "bridge"; netns: string; lines: string[] }
+  /** `ip netns exec NETNS sysctl -q -w k=v …`: per-namespace kernel settings. */
+  | { kind: "sysctl"; netns: string; values: [string, string][] }
+  /** A pod's UTS namespace kept in a file: `unshare --uts=FILE hostname NAME`. */
+  | { kind: "uts"; file: string; hostname: string };
+
+export interface Stage {
+  name: string;
+  steps: Step[];
+}
+
+export interface Plan {
+  lab: string;
+  stages: Stage[];
+}
