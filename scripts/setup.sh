@@ -102,9 +102,8 @@ else
   shopt -s nullglob
   inputs=(src native/binding.gyp native/*.c native/*.h package.json tsconfig.json)
   shopt -u nullglob
-  if [[ -n $(find "${inputs[@]}" -newer "$build_stamp" -print -quit 2>/dev/null) ]]; then
-    need_build="sources changed"
-  fi
+  changed=$(find "${inputs[@]}" -newer "$build_stamp" -print -quit 2>/dev/null || true)
+  [[ -z $changed ]] || need_build="sources changed: $changed"
 fi
 
 if [[ -n $need_build ]]; then

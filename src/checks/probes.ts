@@ -135,7 +135,7 @@ export function parseTcp(stderr: string, exitCode: number): Outcome {
   if (exitCode === 0) return { ok: true, observed: "connected" };
   if (/refused/i.test(stderr)) return { ok: false, observed: "connection refused" };
   if (/timed out|in progress/i.test(stderr) || stderr.trim() === "") return { ok: false, observed: "timed out" };
-  if (/unreachable/i.test(stderr)) return { ok: false, observed: "no route to host" };
+  if (/unreachable|no route/i.test(stderr)) return { ok: false, observed: "no route to host" };
   return { ok: false, observed: shorten(stderr.split("\n").find((l) => l.trim()) ?? `nc exit ${exitCode}`) };
 }
 

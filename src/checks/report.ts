@@ -17,7 +17,7 @@ export function matrixTable(mx: MatrixResult): string[] {
 }
 
 export function tableReport(results: CheckResult[], lab: string): string {
-  const nameW = Math.min(40, Math.max(5, ...results.map((r) => r.name.length)));
+  const nameW = Math.min(56, Math.max(5, ...results.map((r) => r.name.length)));
   const fromW = Math.min(32, Math.max(4, ...results.map((r) => (r.from ?? "").length)));
   const out = [`checks for lab ${lab}:`, `  ${pad("CHECK", nameW + 2)}  ${pad("FROM", fromW)}  ${pad("EXPECT", 7)}  RESULT`];
   for (const r of results) {

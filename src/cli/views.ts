@@ -131,13 +131,13 @@ export function listOutput(items: unknown[], format: "json" | "yaml"): string {
 
 export function describePod(m: ClusterModel, pod: PodModel, st: PodStatus | undefined, createdAt?: string): string {
   const node = m.nodes.find((n) => n.name === pod.node)!;
-  const kv = (k: string, v: string, indent = "") => `${indent}${(k + ":").padEnd(18 - indent.length)}${v}`;
+  const kv = (k: string, v: string, indent = "") => `${indent}${(k + ":").padEnd(20 - indent.length)}${v}`;
   const lines = [
     kv("Name", pod.name),
     kv("Namespace", pod.namespace),
     kv("Node", `${pod.node}/${node.underlayIP}`),
     kv("Start Time", createdAt ?? "<unknown>"),
-    kv("Labels", Object.entries(pod.labels).map(([k, v]) => `${k}=${v}`).join("\n" + " ".repeat(18)) || "<none>"),
+    kv("Labels", Object.entries(pod.labels).map(([k, v]) => `${k}=${v}`).join("\n" + " ".repeat(20)) || "<none>"),
     kv("Status", st?.phase ?? "Unknown"),
     kv("IP", pod.ip),
     kv("Controlled By", pod.owner ?? "<none>"),

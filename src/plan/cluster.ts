@@ -1,7 +1,7 @@
 // ClusterModel → Plan: the whole kernel state of a lab, in stages whose steps can run in
 // parallel (each step touches one namespace).
 import type { ClusterModel } from "../model/types.js";
-import { nodeSteps } from "./cni/node.js";
+import { nodeFdbSteps, nodeSteps } from "./cni/node.js";
 import { podSteps, podUtsStep } from "./cni/pod.js";
 import { clientSteps, fabricSteps } from "./cni/underlay.js";
 import type { Plan } from "./types.js";
@@ -31,7 +31,10 @@ export function renderPlan(m: ClusterModel): Plan {
         name: "nodes and clients",
         steps: [...m.nodes.flatMap((n) => nodeSteps(m, n)), ...m.clients.flatMap((c) => clientSteps(m, c))],
       },
-      { name: "pod interfaces", steps: m.pods.flatMap((p) => podSteps(m, p, utsFile(m.lab, p.namespace, p.name))) },
+      {
+        name: m.mode === "vxlan" ? "pod interfaces and VXLAN forwarding entries" : "pod interfaces",
+        steps: [...m.nodes.flatMap((n) => nodeFdbSteps(m, n)), ...m.pods.flatMap((p) => podSteps(m, p, utsFile(m.lab, p.namespace, p.name)))],
+      },
     ],
   };
 }

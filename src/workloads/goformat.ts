@@ -211,7 +211,7 @@ function underscoreOK(s: string): boolean {
 export function goParseIntBase0(s: string): bigint | null {
   if (s.includes("_") && !underscoreOK(s)) return null;
   const clean = s.replace(/_/g, "");
-  const m = /^([+-]?)(0[xX]([0-9a-fA-F]+)|0[bB]([01]+)|0[oO]([0-7]+)|0([0-7]+)|([0-9]+))$/.exec(clean);
+  const m = /^([+-]?)(0[xX]([0-9a-fA-F]+)|0[bB]([01]+)|0[oO]([0-7]+)|0([0-7]+)|(0|[1-9][0-9]*))$/.exec(clean);
   if (!m) return null;
   let v: bigint;
   if (m[3] !== undefined) v = BigInt("0x" + m[3]);

@@ -396,6 +396,9 @@ export async function startNetexec(o: NetexecOptions): Promise<RunningWorkload> 
     });
     const a = server.address();
     if (a && typeof a === "object") result.httpAddress = { port: a.port };
+    // Serve() failing later (e.g. accept: too many open files) is log.Fatal in agnhost;
+    // without a listener it would also crash the agent, which serves every pod.
+    server.on("error", (err) => { if (!exited) fatal(`accept tcp :${o.httpPort}: ${goErr(err)}`); });
   } catch (err) {
     fatal(`listen tcp :${o.httpPort}: ${goErr(err)}`); // log.Fatal(err)
     return result;

@@ -159,6 +159,10 @@ t.test("/echo", async (t) => {
   t.equal(r.status, 200);
   t.equal(r.body, `argument 'code' must be an integer or empty, got "abc"\n`);
 
+  r = await get(h.http, "/echo?msg=two%0Alines");
+  t.equal(r.body, "two\nlines");
+  t.ok(h.logs.includes("GET /echo?msg=two") && h.logs.includes("lines&code="), "log.Printf prints embedded newlines");
+
   r = await get(h.http, "/echo?msg=<html><body>hi");
   t.equal(r.headers["content-type"], "text/html; charset=utf-8", "Go content sniffing");
 

@@ -28,9 +28,14 @@ export function nodeSteps(m: ClusterModel, node: NodeModel): Step[] {
   } else {
     lines.push(...vxlanLines(m, node, peers));
     steps.push({ kind: "ip", netns: node.netns, lines });
-    if (peers.length) steps.push({ kind: "bridge", netns: node.netns, lines: vxlanFdbLines(peers) });
   }
   return steps;
+}
+
+/** FDB entries need flannel.1 to exist: a later stage than nodeSteps. */
+export function nodeFdbSteps(m: ClusterModel, node: NodeModel): Step[] {
+  const peers = m.nodes.filter((n) => n.name !== node.name);
+  return m.mode === "vxlan" && peers.length ? [{ kind: "bridge", netns: node.netns, lines: vxlanFdbLines(peers) }] : [];
 }
 
 export function podVethLines(m: ClusterModel, pod: PodModel): string[] {
