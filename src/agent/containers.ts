@@ -87,6 +87,11 @@ export class ContainerRunner {
     }
   }
 
+  /** Kubernetes shows these as events, not in the container's log: ours go to agent.log. */
+  private event(message: string) {
+    console.log(`${new Date().toISOString()} ${message}`);
+  }
+
   async start(): Promise<void> {
     if (this.stopping) return;
     this.status = { ...this.status, state: "waiting", reason: "ContainerCreating", message: undefined, pid: undefined };
@@ -110,7 +115,7 @@ export class ContainerRunner {
       }
     } catch (e) {
       const msg = (e as Error).message;
-      this.logLine(`klab: failed to start container ${this.spec.name}: ${msg}`);
+      this.event(`failed to start container ${this.spec.name} of pod ${this.ctx.pod.namespace}/${this.ctx.pod.name}: ${msg}`);
       this.status = { ...this.status, state: "terminated", reason: "StartError", message: msg, exitCode: 128, finishedAt: new Date().toISOString() };
       this.settle();
       this.scheduleRestart(128);
@@ -146,7 +151,7 @@ export class ContainerRunner {
       this.status.pid = child.pid;
     });
     child.once("error", (e) => {
-      this.logLine(`klab: ${e.message}`);
+      this.event(`container ${this.spec.name} of pod ${this.ctx.pod.namespace}/${this.ctx.pod.name}: ${e.message}`);
       void this.exited(127, null);
     });
     child.once("exit", (code, signal) => void this.exited(code ?? 128 + (signal ? 9 : 0), signal));
@@ -178,7 +183,7 @@ export class ContainerRunner {
     const delay = backoffMs(this.status.restartCount + 1, this.ctx.backoffInitialMs);
     this.status.reason = "CrashLoopBackOff";
     this.status.message = `back-off ${Math.round(delay / 1000)}s restarting failed container=${this.spec.name} pod=${this.ctx.pod.name}`;
-    this.logLine(`klab: ${this.status.message}`);
+    this.event(this.status.message);
     this.restartTimer = setTimeout(() => {
       this.status.restartCount++;
       void this.start();

@@ -1,7 +1,8 @@
 // Removing a lab: stop its runtime, kill anything left in its namespaces, unmount UTS files,
 // delete its namespaces (which takes every link, route and rule inside with them) and its
 // /etc/netns entries. Tolerates anything already gone, so it also finishes a half-done `up`.
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { labDir } from "../plan/cluster.js";
 import { run } from "./exec.js";
 import { agentPids, killAndWait, listNetns, pidsInNetns } from "./processes.js";
 import { listLabs, loadState, removeLabDir } from "./state.js";
@@ -14,12 +15,20 @@ export interface TeardownReport {
   processesKilled: number;
 }
 
+/** Mount points below `dir`, from the kernel's own list (state may be missing or stale). */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1]?.replace(/\\040/g, " "))
+    .filter((m): m is string => Boolean(m) && m.startsWith(dir + "/"));
+}
+
 async function removeNamespaces(names: string[], utsFiles: string[]): Promise<number> {
   const existing = new Set(listNetns());
   const present = names.filter((n) => existing.has(n));
   const pids = [...pidsInNetns(present).values()].flat();
   await killAndWait(pids, 1000);
-  const mounted = utsFiles.filter(existsSync);
+  const mounted = utsFiles.filter((f) => mountsUnder("/run/klab").includes(f));
   // Lazy unmount: a file may still be held by a dying process.
   for (let i = 0; i < mounted.length; i += 200) await run("umount", ["-l", ...mounted.slice(i, i + 200)], { reject: false });
   if (present.length) await run("ip", ["-force", "-batch", "-"], { input: present.map((n) => `netns del ${n}`).join("\n") + "\n", reject: false });
@@ -35,7 +44,7 @@ export async function teardownLab(lab: string): Promise<TeardownReport> {
   }
   await killAndWait(agents, 5000);
   const names = state?.netns ?? [];
-  const killed = await removeNamespaces(names, state?.utsFiles ?? []);
+  const killed = await removeNamespaces(names, [...new Set([...(state?.utsFiles ?? []), ...mountsUnder(labDir(lab))])]);
   const remaining = new Set(listNetns());
   removeLabDir(lab);
   return { lab, netnsDeleted: names.filter((n) => !remaining.has(n)).length, processesKilled: killed + agents.length };
@@ -49,7 +58,7 @@ export async function cleanupAll(): Promise<{ labs: string[]; netns: string[]; p
   const agents = agentPids().map((a) => a.pid);
   await killAndWait(agents, 3000);
   const leftover = listNetns().filter((n) => n.startsWith("klab-"));
-  const uts = existsSync("/run/klab") ? findUtsFiles() : [];
+  const uts = mountsUnder("/run/klab");
   processes += agents.length + (await removeNamespaces(leftover, uts));
   for (const e of existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS) : []) {
     if (e.startsWith("klab-")) rmSync(`${ETC_NETNS}/${e}`, { recursive: true, force: true });
@@ -58,11 +67,3 @@ export async function cleanupAll(): Promise<{ labs: string[]; netns: string[]; p
   return { labs, netns: leftover, processes };
 }
 
-function findUtsFiles(): string[] {
-  const out: string[] = [];
-  for (const lab of readdirSync("/run/klab")) {
-    const dir = `/run/klab/${lab}/uts`;
-    if (existsSync(dir)) for (const f of readdirSync(dir)) out.push(`${dir}/${f}`);
-  }
-  return out;
-}

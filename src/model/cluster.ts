@@ -81,7 +81,7 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
   // ---- CIDRs ----
   const cidrOf = (field: "podCIDR" | "serviceCIDR" | "underlay"): Cidr | null => {
     const c = parseCidr(net[field]);
-    if (!c) errors.push(src.error(["spec", "network", field], `"${net[field]}" is not a valid IPv4 CIDR`, 'e.g. "10.244.0.0/16"'));
+    if (!c) errors.push(src.error(["spec", "network", field], `"${net[field]}" is not a valid IPv4 CIDR: ${cidrProblem(net[field])}`, 'e.g. "10.244.0.0/16"'));
     return c;
   };
   const podCIDR = cidrOf("podCIDR");
@@ -94,8 +94,11 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
   ];
   for (const [an, a, bn, b] of pairs) {
     if (a && b && cidrsOverlap(a, b)) {
-      errors.push(src.error(["spec", "network", bn], `${bn} ${cidrToString(b)} overlaps ${an} ${cidrToString(a)}`,
-        `pick non-overlapping ranges (defaults: podCIDR 10.244.0.0/16, serviceCIDR 10.96.0.0/12, underlay 192.168.56.0/24)`));
+      // Blame the field the user wrote; a default they never saw is no place to point at.
+      const [blame, blameC, other, otherC] = src.has(["spec", "network", bn]) ? [bn, b, an, a] : [an, a, bn, b];
+      const dflt = src.has(["spec", "network", other]) ? "" : "the default ";
+      errors.push(src.error(["spec", "network", blame], `${blame} ${cidrToString(blameC)} overlaps ${dflt}${other} ${cidrToString(otherC)}`,
+        `move ${blame}, or set spec.network.${other} elsewhere (defaults: podCIDR 10.244.0.0/16, serviceCIDR 10.96.0.0/12, underlay 192.168.56.0/24)`));
     }
   }
   if (podCIDR && podCIDR.prefix > NODE_SUBNET_PREFIX - 1) {
@@ -196,7 +199,7 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
     const tmplLabels = dep.spec.template.metadata.labels ?? {};
     for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) {
       if (tmplLabels[k] !== v) {
-        errors.push(d.src.error(["spec", "selector", "matchLabels", k], `selector ${k}=${v} does not match the template labels`,
+        errors.push(d.src.error(["spec", "selector", "matchLabels", k], `selector ${k}=${v} does not match the template labels (template has ${k in tmplLabels ? `${k}=${tmplLabels[k]}` : Object.entries(tmplLabels).map(([a, b]) => `${a}=${b}`).join(", ") || "no labels"})`,
           "`selector` must match `template.metadata.labels` (Kubernetes rejects this Deployment too)"));
       }
     }
@@ -245,7 +248,10 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
         const k = `${port.protocol}/${port.containerPort}`;
         if (port.protocol === "SCTP") perr([...cpath, "ports", pi, "protocol"], "SCTP is not supported by klab", "use TCP or UDP");
         if (port.name && ports.has(`name/${port.name}`)) perr([...cpath, "ports", pi, "name"], `duplicate port name "${port.name}" in pod ${p.name}`);
-        if (ports.has(k)) perr([...cpath, "ports", pi, "containerPort"], `port ${k} is declared twice in pod ${p.name}`);
+        if (ports.has(k)) {
+          perr([...cpath, "ports", pi, "containerPort"], `port ${k} is already declared by container "${ports.get(k)}" in pod ${p.name}`,
+            "containers of a pod share one network namespace; change one containerPort");
+        }
         ports.set(k, c.name);
         if (port.name) ports.set(`name/${port.name}`, c.name);
       });
@@ -267,7 +273,7 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
     const eligible = nodes.filter((n) => Object.entries(sel).every(([k, v]) => n.labels[k] === v));
     if (eligible.length === 0) {
       errors.push(p.at.src.error([...p.specPath, "nodeSelector"], `no node matches nodeSelector ${JSON.stringify(sel)} for pod ${p.name}`,
-        "label a node in spec.nodes (labels: {...}) or change the selector"));
+        `node labels: ${nodes.map((n) => `${n.name} ${Object.entries(n.labels).filter(([k]) => k !== "kubernetes.io/hostname").map(([k, v]) => `${k}=${v}`).join(",") || "(none)"}`).join("; ")} — label a node in spec.nodes or change the selector`));
       continue;
     }
     let best = eligible[0];
@@ -324,6 +330,7 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
   // Every netns name must be unique (a node called "default-web" would shadow pod default/web).
   const netnsOwners = new Map<string, string>();
   const claim = (ns: string, what: string, path: Path, s = src) => {
+    if (netnsOwners.get(ns) === what) return; // a plain duplicate, reported above
     if (netnsOwners.has(ns)) errors.push(s.error(path, `${what} would share the network namespace name ${ns} with ${netnsOwners.get(ns)}`, "rename one of them"));
     else netnsOwners.set(ns, what);
   };
@@ -376,6 +383,14 @@ function dedupe(errors: SpecError[]): SpecError[] {
     .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
 }
 
+function cidrProblem(text: string): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(text);
+  if (!m) return "expected four octets and a prefix, like 10.244.0.0/16";
+  const big = m.slice(1, 5).find((o) => Number(o) > 255);
+  if (big) return `octet ${big} is over 255`;
+  return `prefix /${m[5]} is over 32`;
+}
+
 export function parseDurationMs(d: number | string | undefined, fallback: number): number {
   if (d === undefined) return fallback;
   if (typeof d === "number") return d * 1000;
@@ -386,7 +401,8 @@ export function parseDurationMs(d: number | string | undefined, fallback: number
 
 type Report = (path: Path, message: string, hint?: string) => void;
 
-const ENDPOINT_FORMS = "pod/NAMESPACE/NAME, pod/NAME (namespace default), node/NAME, client/NAME or an IPv4 address";
+const SOURCE_FORMS = "pod/NAMESPACE/NAME, pod/NAME (namespace default), node/NAME or client/NAME";
+const ENDPOINT_FORMS = `${SOURCE_FORMS.replace(" or ", ", ")} or an IPv4 address`;
 
 export function parseEndpoint(text: string, model: ClusterModel): { ok: true; endpoint: Endpoint } | { ok: false; error: string; hint: string } {
   const parts = text.split("/");
@@ -429,20 +445,20 @@ function parseHostPort(text: string, model: ClusterModel): { ok: true; endpoint:
 function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckModel | null {
   const probes = (["ping", "http", "tcp", "udp", "matrix"] as const).filter((k) => c[k] !== undefined);
   if (probes.length !== 1) {
-    report(["name"], probes.length ? `a check has exactly one probe, got ${probes.join(" and ")}` : "a check needs a probe",
-      "use one of: ping, http, tcp, udp, matrix");
+    if (probes.length) report([probes[1]], `a check has exactly one probe, got ${probes.join(" and ")}`, "split it into checks of one probe each");
+    else report(["name"], "a check needs a probe", "add one of: ping, http, tcp, udp, matrix");
     return null;
   }
   let ok = true;
   let from: Endpoint | undefined;
   if (probes[0] !== "matrix") {
     if (!c.from) {
-      report(["name"], "a check needs `from` (where the probe runs)", `e.g. from: pod/default/web, or ${ENDPOINT_FORMS}`);
+      report(["name"], "a check needs `from` (where the probe runs)", `e.g. from: pod/default/web; one of ${SOURCE_FORMS}`);
       return null;
     }
     const f = parseEndpoint(c.from, model);
     if (!f.ok) { report(["from"], f.error, f.hint); ok = false; }
-    else if (f.endpoint.kind === "ip") { report(["from"], "a probe runs from a pod, node or client, not an address", ENDPOINT_FORMS); ok = false; }
+    else if (f.endpoint.kind === "ip") { report(["from"], "a probe runs from a pod, node or client, not an address", SOURCE_FORMS); ok = false; }
     else from = f.endpoint;
   } else if (c.from) {
     report(["from"], "a matrix check takes its sources from matrix.from", "remove `from`");

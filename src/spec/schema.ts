@@ -114,7 +114,10 @@ export const labSchema = z.strictObject({
   metadata: labMeta,
   spec: z
     .strictObject({
-      nodes: z.union([z.number().int().min(1).max(64), z.array(nodeEntry).min(1).max(64)], {
+      nodes: z.union([
+        z.number().int().min(1, { error: "a lab needs at least 1 node" }).max(64, { error: "at most 64 nodes" }),
+        z.array(nodeEntry).min(1, { error: "a lab needs at least 1 node" }).max(64, { error: "at most 64 nodes" }),
+      ], {
         error: "expected a node count (1-64) or a list of nodes like [{name: node1}]",
       }),
       network: z

@@ -1,0 +1,45 @@
+// `up` killed with SIGKILL halfway, then `down`: nothing may remain. State is written before
+// anything is created, so `down` knows every object, including a runtime that outlived `up`.
+import t from "tap";
+import { existsSync } from "node:fs";
+import { klab, klabAsync, podsLab, residue, skipKernel, sleep, writeLab } from "./helpers.js";
+
+async function killDuringUp(t: Tap.Test, lab: string, when: (lab: string) => boolean) {
+  const file = writeLab(podsLab(lab, { nodes: 4, mode: "vxlan", podsPerNode: 10 }));
+  t.teardown(() => void klab(["down", lab]));
+  const child = klabAsync(["up", file]);
+  const exited = new Promise((r) => child.once("exit", r));
+  const deadline = Date.now() + 60_000;
+  while (!when(lab) && Date.now() < deadline) await sleep(5);
+  t.ok(when(lab), "reached the point to kill at");
+  child.kill("SIGKILL");
+  await exited;
+  t.ok(residue(lab).length > 0, `the killed up left objects behind (${residue(lab).length})`);
+  const down = klab(["down", lab]);
+  t.equal(down.code, 0, `down after the crash: ${down.stderr}`);
+  t.same(residue(lab), [], "zero residue");
+}
+
+t.test("SIGKILL while namespaces and links are being created", { skip: skipKernel }, async (t) => {
+  await killDuringUp(t, "kt-crash1", (lab) => existsSync(`/run/netns/klab-${lab}-node1`) && existsSync(`/run/netns/klab-${lab}-default-p4-9`));
+});
+
+t.test("SIGKILL after the runtime started", { skip: skipKernel }, async (t) => {
+  await killDuringUp(t, "kt-crash2", (lab) => existsSync(`/run/klab/${lab}/agent.sock`));
+});
+
+t.test("cleanup removes klab objects even when state is lost", { skip: skipKernel }, async (t) => {
+  const lab = "kt-lost";
+  const file = writeLab(podsLab(lab, { nodes: 2, mode: "host-gw", podsPerNode: 2 }));
+  t.teardown(() => void klab(["cleanup"]));
+  t.equal(klab(["up", file]).code, 0);
+  // Lose the state: as if /run/klab were wiped while namespaces and the runtime live on.
+  klab(["exec", "node/node1", "--lab", lab, "--", "true"]);
+  const { rmSync } = await import("node:fs");
+  rmSync(`/run/klab/${lab}/state.json`);
+  t.ok(residue(lab).length > 0);
+  const r = klab(["cleanup"]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /stray namespace/);
+  t.same(residue(lab), [], "zero residue after cleanup");
+});
