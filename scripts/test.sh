@@ -13,8 +13,8 @@
 #
 # Exit status: non-zero if any test failed, if no test ran at all, or if
 # setup failed. Counts come from tap's final raw-TAP summary line
-# (`# { total: …, pass: …, fail: … }`); tap's own exit status is not used for
-# pass/fail because tap also exits 1 on missing/incomplete coverage.
+# (`# { total: …, pass: …, fail: … }`); a non-zero tap exit with no failure
+# counted still counts as one failure (coverage is off in package.json).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -116,7 +116,8 @@ run_layer() {
     say "$name: tap produced no test results (exit $rc); counted as 1 failure"
     fail=1
   elif (( rc != 0 && fail == 0 )); then
-    say "$name: tap exited $rc although no test failed (usually tap's coverage check, see above); not counted as a failure"
+    say "$name: tap exited $rc although no test reported failure (a crashed test file?); counted as 1 failure"
+    fail=1
   fi
   say "$name: $pass passed, $fail failed, $((skip + todo)) skipped"
 

@@ -28,7 +28,10 @@ export function shouldRestart(policy: PodModel["restartPolicy"], exitCode: numbe
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, "..", "..");
-type NativeNetns = { socketInNetns(ns: string, kind: "tcp" | "udp", address: string, port: number, backlog?: number): number };
+type NativeNetns = {
+  socketInNetns(ns: string, kind: "tcp" | "udp", address: string, port: number, backlog?: number): number;
+  createUtsNamespace(file: string, hostname: string): void;
+};
 let native: NativeNetns | undefined;
 export function nativeNetns(): NativeNetns {
   native ??= createRequire(import.meta.url)(join(repoRoot, "native/build/Release/klab_netns.node")) as NativeNetns;
@@ -56,9 +59,8 @@ export interface PodRuntimeContext {
   backoffInitialMs?: number;
 }
 
-export function containerLogPath(logDir: string, pod: Pick<PodModel, "namespace" | "name">, container: string): string {
-  return join(logDir, `${pod.namespace}_${pod.name}_${container}.log`);
-}
+export { containerLogPath } from "../kernel/state.js";
+import { containerLogPath } from "../kernel/state.js";
 
 export class ContainerRunner {
   status: ContainerStatus;
@@ -190,7 +192,9 @@ export class ContainerRunner {
     }, delay);
   }
 
-  async stop(): Promise<void> {
+  /** Stop the container. With `exiting`, built-in workloads are not closed one by one: the
+   * runtime is about to exit and the kernel closes their sockets. */
+  async stop(exiting = false): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const child = this.child;
@@ -201,7 +205,7 @@ export class ContainerRunner {
       await gone;
       clearTimeout(t);
     }
-    await this.workload?.stop().catch(() => undefined);
+    if (!exiting) await this.workload?.stop().catch(() => undefined);
     this.workload = undefined;
   }
 }
@@ -211,12 +215,18 @@ export class PodRuntime {
   constructor(readonly ctx: PodRuntimeContext) {
     this.containers = ctx.pod.containers.map((c) => new ContainerRunner(ctx, c));
   }
+  /** The sandbox's UTS namespace: hostname = pod name, as a container runtime sets it. */
+  createSandbox() {
+    mkdirSync(dirname(this.ctx.utsFile), { recursive: true });
+    closeSync(openSync(this.ctx.utsFile, "a"));
+    nativeNetns().createUtsNamespace(this.ctx.utsFile, this.ctx.pod.hostname);
+  }
   async start() {
     await Promise.all(this.containers.map((c) => c.start()));
     await Promise.all(this.containers.map((c) => c.settled));
   }
-  stop() {
-    return Promise.all(this.containers.map((c) => c.stop()));
+  stop(exiting = false) {
+    return Promise.all(this.containers.map((c) => c.stop(exiting)));
   }
   status() {
     const cs = this.containers.map((c) => c.status);

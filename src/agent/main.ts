@@ -2,8 +2,8 @@
 // `node dist/agent/main.js klab-agent LAB`. Runs every pod's containers and answers status
 // on /run/klab/LAB/agent.sock. Stops its containers on SIGTERM.
 import { createServer } from "node:http";
-import { rmSync } from "node:fs";
-import { utsFile } from "../plan/cluster.js";
+import { existsSync, rmSync } from "node:fs";
+import { networkReadyFile, utsFile } from "../plan/cluster.js";
 import { agentSocket, loadModel, logDir } from "../kernel/state.js";
 import { PodRuntime } from "./containers.js";
 
@@ -36,14 +36,19 @@ async function main() {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await Promise.all(pods.map((p) => p.stop()));
+    await Promise.all(pods.map((p) => p.stop(true)));
     server.close();
     rmSync(sock, { force: true });
     process.exit(0);
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  console.log(`${new Date().toISOString()} klab-agent for lab ${lab}: starting ${pods.length} pods`);
+  console.log(`${new Date().toISOString()} klab-agent for lab ${lab}: creating ${pods.length} pod sandboxes`);
+  for (const p of pods) p.createSandbox();
+  // Started while `up` still applies the network plan: wait for it before opening sockets.
+  const ready = networkReadyFile(lab);
+  while (!existsSync(ready)) await new Promise((r) => setTimeout(r, 5));
+  console.log(`${new Date().toISOString()} klab-agent: network ready, starting containers`);
   await Promise.all(pods.map((p) => p.start()));
   started = true;
   console.log(`${new Date().toISOString()} klab-agent: all pods started`);

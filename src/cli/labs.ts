@@ -1,7 +1,5 @@
 // Shared CLI plumbing: loading lab files into a model, finding the running lab a command is
 // about, exit statuses.
-import { loadLabFiles } from "../spec/load.js";
-import { buildCluster } from "../model/cluster.js";
 import type { ClusterModel, PodModel } from "../model/types.js";
 import { listLabs, loadModel } from "../kernel/state.js";
 
@@ -14,7 +12,9 @@ export class UsageError extends Error {
   }
 }
 
-export function modelFromFiles(files: string[]): ClusterModel {
+/** Parse and validate lab files (loaded on demand: zod and yaml cost startup time). */
+export async function modelFromFiles(files: string[]): Promise<ClusterModel> {
+  const [{ loadLabFiles }, { buildCluster }] = await Promise.all([import("../spec/load.js"), import("../model/cluster.js")]);
   return buildCluster(loadLabFiles(files));
 }
 

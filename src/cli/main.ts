@@ -3,30 +3,30 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync, watch } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
-import { stringify } from "yaml";
+// Heavy modules (zod, yaml, listr2, execa, the checks) are imported inside the commands that
+// use them, so `klab down` or `klab get` start fast.
 import { initLog } from "../log.js";
 import { LabFileError } from "../spec/errors.js";
-import { labFileJsonSchema } from "../spec/schema.js";
-import { renderPlan, utsFile } from "../plan/cluster.js";
-import { planScript } from "../plan/script.js";
+import { utsFile } from "../plan/cluster.js";
 import { agentStatus, type AgentStatus } from "../kernel/agent-client.js";
-import { HostError, requireRoot, requireTools } from "../kernel/host.js";
-import { LabStateError, up } from "../kernel/lifecycle.js";
+import { HostError, LabStateError, requireRoot, requireTools } from "../kernel/host.js";
 import { listNetns } from "../kernel/processes.js";
-import { listLabs, loadModel, loadState, logDir } from "../kernel/state.js";
-import { cleanupAll, teardownLab } from "../kernel/teardown.js";
+import { containerLogPath, listLabs, loadModel, loadState, logDir } from "../kernel/state.js";
 import { PlanStepError } from "../kernel/apply.js";
-import { containerLogPath } from "../agent/containers.js";
-import { runChecks, type CheckResult } from "../checks/runner.js";
-import { jsonReport, junitReport, tableReport } from "../checks/report.js";
+import type { CheckResult } from "../checks/runner.js";
 import type { ClusterModel } from "../model/types.js";
 import { EXIT, findPod, modelFromFiles, runningLab, UsageError } from "./labs.js";
-import { describePod, listOutput, nodeObject, nodesTable, podObject, podsTable, statusByPod } from "./views.js";
+
+const up = async (...a: Parameters<typeof import("../kernel/lifecycle.js").up>) => (await import("../kernel/lifecycle.js")).up(...a);
+const teardownLab = async (lab: string) => (await import("../kernel/teardown.js")).teardownLab(lab);
+const runChecks = async (m: ClusterModel) => (await import("../checks/runner.js")).runChecks(m);
+const views = () => import("./views.js");
 
 type ReportFormat = "table" | "json" | "junit";
 const out = (s: string) => process.stdout.write(s);
 
-function report(results: CheckResult[], lab: string, format: ReportFormat) {
+async function report(results: CheckResult[], lab: string, format: ReportFormat) {
+  const { jsonReport, junitReport, tableReport } = await import("../checks/report.js");
   out(format === "json" ? jsonReport(results, lab) : format === "junit" ? junitReport(results, lab) : tableReport(results, lab));
 }
 
@@ -67,7 +67,7 @@ export function buildProgram(): Command {
     .description("create a lab's nodes, pods and network in the kernel")
     .argument("<files...>", "lab files (multi-document YAML)")
     .action(async (files: string[]) => {
-      const m = modelFromFiles(files);
+      const m = await modelFromFiles(files);
       const st = await up(m);
       out(upSummary(m, st));
     });
@@ -95,13 +95,13 @@ export function buildProgram(): Command {
     .addOption(formatOpt())
     .option("--keep", "leave the lab up afterwards")
     .action(async (files: string[], o: { output: ReportFormat; keep?: boolean }) => {
-      const m = modelFromFiles(files);
+      const m = await modelFromFiles(files);
       const st = await up(m, { renderer: o.output === "table" ? undefined : "silent" });
       let results: CheckResult[] = [];
       try {
         if (o.output === "table") out(upSummary(m, st));
         results = await runChecks(m);
-        report(results, m.lab, o.output);
+        await report(results, m.lab, o.output);
       } finally {
         if (!o.keep) {
           await teardownLab(m.lab);
@@ -120,7 +120,7 @@ export function buildProgram(): Command {
       requireRoot();
       const m = runningLab(lab);
       const results = await runChecks(m);
-      report(results, m.lab, o.output);
+      await report(results, m.lab, o.output);
       if (results.some((r) => !r.passed)) process.exitCode = EXIT.checksFailed;
     });
 
@@ -128,12 +128,15 @@ export function buildProgram(): Command {
     .command("plan")
     .description("print, as a runnable script, exactly the kernel steps `up` would apply")
     .argument("<files...>", "lab files")
-    .action((files: string[]) => {
-      const m = modelFromFiles(files);
+    .action(async (files: string[]) => {
+      const m = await modelFromFiles(files);
       const containers = m.pods.reduce((n, p) => n + p.containers.length, 0);
+      const [{ renderPlan }, { planScript }] = await Promise.all([import("../plan/cluster.js"), import("../plan/script.js")]);
       out(planScript(renderPlan(m), [`from: ${files.join(" ")}`], [
-        `then \`klab up\` records state in /run/klab/${m.lab}/ and starts the lab runtime`,
-        `(klab-agent ${m.lab}), which runs ${containers} container(s) of ${m.pods.length} pod(s) inside their namespaces.`,
+        `\`klab up\` records state in /run/klab/${m.lab}/ first and starts the lab runtime (klab-agent ${m.lab}).`,
+        `The runtime creates each pod's sandbox UTS namespace (hostname = pod name, kept in`,
+        `/run/klab/${m.lab}/uts/NAMESPACE_POD, like \`unshare --uts=FILE hostname POD\`), and once these`,
+        `steps are applied runs ${containers} container(s) of ${m.pods.length} pod(s) inside their namespaces.`,
       ]));
     });
 
@@ -141,15 +144,16 @@ export function buildProgram(): Command {
     .command("validate")
     .description("check lab files without touching the kernel")
     .argument("<files...>", "lab files")
-    .action((files: string[]) => {
-      const m = modelFromFiles(files);
+    .action(async (files: string[]) => {
+      const m = await modelFromFiles(files);
       out(`${files.join(", ")}: valid — lab ${m.lab}: ${m.nodes.length} node(s), ${m.pods.length} pod(s), ${m.checks.length} check(s)\n`);
     });
 
   program
     .command("schema")
     .description("print the JSON Schema of lab file documents (for yaml-language-server)")
-    .action(() => {
+    .action(async () => {
+      const { labFileJsonSchema } = await import("../spec/schema.js");
       out(JSON.stringify(labFileJsonSchema(), null, 2) + "\n");
     });
 
@@ -181,6 +185,7 @@ export function buildProgram(): Command {
       const m = runningLab(o.lab);
       const state = loadState(m.lab);
       const st = await statusOf(m.lab);
+      const { listOutput, nodeObject, nodesTable, podObject, podsTable, statusByPod } = await views();
       const kind = resource.toLowerCase();
       if (["nodes", "node", "no"].includes(kind)) {
         const existing = new Set(listNetns());
@@ -214,6 +219,7 @@ export function buildProgram(): Command {
       if (!["pod", "pods", "po"].includes(resource)) throw new UsageError(`cannot describe "${resource}"`, "klab describe pod NAME");
       const m = runningLab(o.lab);
       const pod = findPod(m, name, o.namespace);
+      const { describePod, statusByPod } = await views();
       const st = statusByPod(await statusOf(m.lab)).get(`${pod.namespace}/${pod.name}`);
       out(describePod(m, pod, st, loadState(m.lab)?.createdAt));
     });
@@ -295,7 +301,7 @@ export function buildProgram(): Command {
     .description("remove every klab object on this host, even without state")
     .action(async () => {
       requireRoot();
-      const r = await cleanupAll();
+      const r = await (await import("../kernel/teardown.js")).cleanupAll();
       out(`cleanup: ${r.labs.length} lab(s) down, ${r.netns.length} stray namespace(s) removed, ${r.processes} process(es) stopped\n`);
     });
 

@@ -1,6 +1,5 @@
 // Running host tools. Every kernel command goes through here so `--verbose` shows it.
-import { execa } from "execa";
-import { log } from "../log.js";
+import { debugEnabled, log } from "../log.js";
 
 export class CommandError extends Error {
   constructor(
@@ -27,7 +26,8 @@ export async function run(
   opts: { input?: string; reject?: boolean; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<RunResult> {
   const shown = [file, ...args].join(" ");
-  log().debug({ cmd: shown, stdinLines: opts.input?.split("\n").length }, "exec");
+  if (debugEnabled()) log().debug({ cmd: shown, stdin: opts.input }, "exec");
+  const { execa } = await import("execa");
   const r = await execa(file, args, {
     input: opts.input ?? "",
     reject: false,

@@ -1,6 +1,7 @@
 // Can this host run a lab? Root, the tools, and the kernel features the lab uses, checked
 // before anything is created. Failures are HostError: exit status 3 with the reason and a fix.
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { release } from "node:os";
 import { delimiter, join } from "node:path";
 import type { ClusterModel } from "../model/types.js";
 import { run } from "./exec.js";
@@ -9,6 +10,14 @@ export class HostError extends Error {
   constructor(message: string, readonly fix: string) {
     super(message);
     this.name = "HostError";
+  }
+}
+
+/** The lab is in the wrong state for the command (already up, not up): a usage error. */
+export class LabStateError extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(message);
+    this.name = "LabStateError";
   }
 }
 
@@ -44,24 +53,46 @@ export function requireRoot(): void {
   }
 }
 
-/** Try the kernel features a lab needs inside a throwaway namespace. */
-export async function probeKernel(m: Pick<ClusterModel, "mode">): Promise<void> {
-  const ns = `klab-probe-${process.pid}`;
-  await run("ip", ["netns", "add", ns]);
+const PROBE_STAMP_DIR = "/run/klab";
+
+function bootId(): string {
   try {
-    const lines = ["link add kp-br type bridge", "link add kp-a type veth peer name kp-b"];
-    if (m.mode === "vxlan") lines.push("link add kp-vx type vxlan id 1 dstport 8472 nolearning");
-    const r = await run("ip", ["-n", ns, "-batch", "-"], { input: lines.join("\n") + "\n", reject: false });
-    if (r.exitCode !== 0) {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Try the kernel features a lab needs inside a throwaway namespace, in one shell. Features do
+ * not disappear while the kernel runs, so a success is remembered until the next boot. */
+export async function probeKernel(m: Pick<ClusterModel, "mode">): Promise<void> {
+  const stamp = `${PROBE_STAMP_DIR}/.kernel-ok-${m.mode}`;
+  const id = `${bootId()} ${release()}`;
+  if (existsSync(stamp) && readFileSync(stamp, "utf8") === id) return;
+  const ns = `klab-probe-${process.pid}`;
+  const lines = ["link add kp-br type bridge", "link add kp-a type veth peer name kp-b"];
+  if (m.mode === "vxlan") lines.push("link add kp-vx type vxlan id 1 dstport 8472 nolearning");
+  const script = [
+    `ip netns add ${ns} || exit 90`,
+    `trap 'ip netns del ${ns}' EXIT`,
+    `ip -n ${ns} -batch - <<'EOF' || exit 91`,
+    ...lines,
+    "EOF",
+    `ip netns exec ${ns} sysctl -n net.bridge.bridge-nf-call-iptables >/dev/null || exit 92`,
+  ].join("\n");
+  const r = await run("bash", ["-c", script], { reject: false });
+  {
+    if (r.exitCode === 90) throw new HostError(`cannot create a network namespace: ${r.stderr.trim()}`, "run as root on a kernel with network namespaces (CONFIG_NET_NS)");
+    if (r.exitCode === 91) {
       const feature = /vxlan/.test(r.stderr) || (m.mode === "vxlan" && /kp-vx/.test(r.stderr)) ? "vxlan" : /veth/.test(r.stderr) ? "veth" : "bridge";
       throw new HostError(`the kernel cannot create ${feature} links: ${r.stderr.trim()}`,
         `load the module (modprobe ${feature}) or use a kernel that has it, e.g. the Vagrant VM${m.mode === "vxlan" ? ", or network.mode: host-gw" : ""}`);
     }
-    const s = await run("ip", ["netns", "exec", ns, "sysctl", "-n", "net.bridge.bridge-nf-call-iptables"], { reject: false });
-    if (s.exitCode !== 0) {
+    if (r.exitCode === 92) {
       throw new HostError("the kernel has no br_netfilter (net.bridge.bridge-nf-call-iptables)", "modprobe br_netfilter, or use the Vagrant VM");
     }
-  } finally {
-    await run("ip", ["netns", "del", ns], { reject: false });
+    if (r.exitCode !== 0) throw new HostError(`the kernel probe failed: ${r.stderr.trim()}`, "run with --verbose to see the commands");
   }
+  mkdirSync(PROBE_STAMP_DIR, { recursive: true });
+  writeFileSync(stamp, id);
 }

@@ -4,23 +4,17 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Listr } from "listr2";
 import type { ClusterModel } from "../model/types.js";
-import { labDir, labNetnsNames, renderPlan, utsFile } from "../plan/cluster.js";
+import { writeFileSync } from "node:fs";
+import { labDir, labNetnsNames, networkReadyFile, renderPlan, utsFile } from "../plan/cluster.js";
 import { agentStatus, type AgentStatus } from "./agent-client.js";
-import { applyStep, STEP_CONCURRENCY } from "./apply.js";
-import { HostError, probeKernel, requireRoot, requireTools } from "./host.js";
+import { applyStage } from "./apply.js";
+import { HostError, LabStateError, probeKernel, requireRoot, requireTools } from "./host.js";
 import { isAlive, listNetns } from "./processes.js";
+import { debugEnabled, log } from "../log.js";
 import { agentLog, loadState, saveModel, saveState, type LabState } from "./state.js";
 import { teardownLab } from "./teardown.js";
-import { parallel } from "./exec.js";
 
-export class LabStateError extends Error {
-  constructor(message: string, readonly hint: string) {
-    super(message);
-    this.name = "LabStateError";
-  }
-}
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const AGENT_ENTRY = join(here, "..", "..", "dist", "agent", "main.js");
@@ -60,19 +54,28 @@ export async function up(model: ClusterModel, opts: UpOptions = {}): Promise<Age
   // Recorded before anything exists, so `down` after a crash knows what to remove.
   saveState(state);
   saveModel(model);
+  // The runtime starts now, loading and creating pod sandboxes while the network is wired.
+  state.agentPid = startAgent(model.lab);
+  saveState(state);
   let status: AgentStatus | undefined;
+  const { Listr } = await import("listr2");
   const tasks = new Listr(
     [
       ...plan.stages.map((stage) => ({
         title: `${stage.name} (${stage.steps.length} batch${stage.steps.length === 1 ? "" : "es"})`,
-        task: () => parallel(stage.steps, STEP_CONCURRENCY, applyStep),
+        task: async () => {
+          const t0 = Date.now();
+          await applyStage(stage);
+          if (debugEnabled()) log().debug({ stage: stage.name, steps: stage.steps.length, ms: Date.now() - t0 }, "stage applied");
+        },
       })),
       {
         title: `pods: starting ${model.pods.reduce((n, p) => n + p.containers.length, 0)} containers`,
         task: async () => {
-          state.agentPid = startAgent(model.lab);
-          saveState(state);
-          status = await waitForPods(model.lab, state.agentPid, opts.waitTimeoutMs ?? 30_000 + model.pods.length * 200);
+          writeFileSync(networkReadyFile(model.lab), new Date().toISOString());
+          const t0 = Date.now();
+          status = await waitForPods(model.lab, state.agentPid!, opts.waitTimeoutMs ?? 30_000 + model.pods.length * 200);
+          if (debugEnabled()) log().debug({ pods: model.pods.length, ms: Date.now() - t0 }, "pods started");
         },
       },
     ],
@@ -80,6 +83,7 @@ export async function up(model: ClusterModel, opts: UpOptions = {}): Promise<Age
   );
   try {
     await tasks.run();
+    if (!status) throw new Error("up did not finish");
   } catch (e) {
     await teardownLab(model.lab).catch(() => undefined);
     throw e;

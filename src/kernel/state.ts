@@ -61,6 +61,10 @@ export function listLabs(): string[] {
   return readdirSync(RUN_DIR).filter((d) => existsSync(statePath(d))).sort();
 }
 
+export function containerLogPath(dir: string, pod: { namespace: string; name: string }, container: string): string {
+  return join(dir, `${pod.namespace}_${pod.name}_${container}.log`);
+}
+
 export function removeLabDir(lab: string): void {
   rmSync(labDir(lab), { recursive: true, force: true });
 }

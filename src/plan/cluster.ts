@@ -2,13 +2,16 @@
 // parallel (each step touches one namespace).
 import type { ClusterModel } from "../model/types.js";
 import { nodeFdbSteps, nodeSteps } from "./cni/node.js";
-import { podSteps, podUtsStep } from "./cni/pod.js";
+import { podSteps } from "./cni/pod.js";
 import { clientSteps, fabricSteps } from "./cni/underlay.js";
 import type { Plan } from "./types.js";
 
 export const RUN_DIR = "/run/klab";
 export const labDir = (lab: string) => `${RUN_DIR}/${lab}`;
+/** A pod sandbox's UTS namespace, kept by a bind mount (the runtime creates it, not the plan). */
 export const utsFile = (lab: string, ns: string, pod: string) => `${labDir(lab)}/uts/${ns}_${pod}`;
+/** Written by `up` once the plan is applied: the runtime may then open pods' sockets. */
+export const networkReadyFile = (lab: string) => `${labDir(lab)}/network-ready`;
 
 /** Every network namespace of the lab, in creation order. */
 export function labNetnsNames(m: ClusterModel): string[] {
@@ -21,10 +24,7 @@ export function renderPlan(m: ClusterModel): Plan {
     stages: [
       {
         name: "network namespaces",
-        steps: [
-          { kind: "ip", lines: labNetnsNames(m).map((ns) => `netns add ${ns}`) },
-          ...m.pods.map((p) => podUtsStep(p, utsFile(m.lab, p.namespace, p.name))),
-        ],
+        steps: [{ kind: "ip", lines: labNetnsNames(m).map((ns) => `netns add ${ns}`) }],
       },
       { name: "underlay switch", steps: fabricSteps(m) },
       {
@@ -33,7 +33,7 @@ export function renderPlan(m: ClusterModel): Plan {
       },
       {
         name: m.mode === "vxlan" ? "pod interfaces and VXLAN forwarding entries" : "pod interfaces",
-        steps: [...m.nodes.flatMap((n) => nodeFdbSteps(m, n)), ...m.pods.flatMap((p) => podSteps(m, p, utsFile(m.lab, p.namespace, p.name)))],
+        steps: [...m.nodes.flatMap((n) => nodeFdbSteps(m, n)), ...m.pods.flatMap((p) => podSteps(m, p))],
       },
     ],
   };

@@ -11,8 +11,6 @@ export function stepCommand(step: Step): string {
       return heredoc(`bridge -n ${step.netns} -batch -`, step.lines);
     case "sysctl":
       return `ip netns exec ${step.netns} sysctl -q -w ${step.values.map(([k, v]) => `${k}=${v}`).join(" ")}`;
-    case "uts":
-      return `touch ${step.file} && unshare --uts=${step.file} hostname ${step.hostname}`;
   }
 }
 
@@ -23,7 +21,6 @@ export function planScript(plan: Plan, header: string[] = [], trailer: string[] 
     "# Steps within a stage touch different namespaces; klab runs them in parallel.",
     ...header.map((h) => `# ${h}`),
     "set -euo pipefail",
-    `mkdir -p /run/klab/${plan.lab}/uts`,
   ];
   plan.stages.forEach((stage, i) => {
     out.push("", `# --- stage ${i + 1}: ${stage.name}`);

@@ -7,9 +7,7 @@ export type Step =
   /** `bridge -n NETNS -batch -` (FDB entries, which `ip` cannot write). */
   | { kind: "bridge"; netns: string; lines: string[] }
   /** `ip netns exec NETNS sysctl -q -w k=v …`: per-namespace kernel settings. */
-  | { kind: "sysctl"; netns: string; values: [string, string][] }
-  /** A pod's UTS namespace kept in a file: `unshare --uts=FILE hostname NAME`. */
-  | { kind: "uts"; file: string; hostname: string };
+  | { kind: "sysctl"; netns: string; values: [string, string][] };
 
 export interface Stage {
   name: string;

@@ -3,7 +3,6 @@
 # Steps within a stage touch different namespaces; klab runs them in parallel.
 # from: labs/01-pod-netns.yaml
 set -euo pipefail
-mkdir -p /run/klab/pod-netns/uts
 
 # --- stage 1: network namespaces
 ip -batch - <<'EOF'
@@ -11,7 +10,6 @@ netns add klab-pod-netns-fabric
 netns add klab-pod-netns-node1
 netns add klab-pod-netns-default-web
 EOF
-touch /run/klab/pod-netns/uts/default_web && unshare --uts=/run/klab/pod-netns/uts/default_web hostname web
 
 # --- stage 2: underlay switch
 ip -n klab-pod-netns-fabric -batch - <<'EOF'

@@ -3,7 +3,6 @@
 # Steps within a stage touch different namespaces; klab runs them in parallel.
 # from: labs/02-single-node-bridge.yaml
 set -euo pipefail
-mkdir -p /run/klab/single-node-bridge/uts
 
 # --- stage 1: network namespaces
 ip -batch - <<'EOF'
@@ -13,9 +12,6 @@ netns add klab-single-node-bridge-default-alpha
 netns add klab-single-node-bridge-default-beta
 netns add klab-single-node-bridge-default-gamma
 EOF
-touch /run/klab/single-node-bridge/uts/default_alpha && unshare --uts=/run/klab/single-node-bridge/uts/default_alpha hostname alpha
-touch /run/klab/single-node-bridge/uts/default_beta && unshare --uts=/run/klab/single-node-bridge/uts/default_beta hostname beta
-touch /run/klab/single-node-bridge/uts/default_gamma && unshare --uts=/run/klab/single-node-bridge/uts/default_gamma hostname gamma
 
 # --- stage 2: underlay switch
 ip -n klab-single-node-bridge-fabric -batch - <<'EOF'

@@ -3,7 +3,6 @@
 # Steps within a stage touch different namespaces; klab runs them in parallel.
 # from: labs/03-multi-node-routes.yaml
 set -euo pipefail
-mkdir -p /run/klab/multi-node-routes/uts
 
 # --- stage 1: network namespaces
 ip -batch - <<'EOF'
@@ -21,14 +20,6 @@ netns add klab-multi-node-routes-default-web-rqfqhbtsfj-dq2b9
 netns add klab-multi-node-routes-default-web-rqfqhbtsfj-8vlvg
 netns add klab-multi-node-routes-default-web-rqfqhbtsfj-qwrt5
 EOF
-touch /run/klab/multi-node-routes/uts/default_probe && unshare --uts=/run/klab/multi-node-routes/uts/default_probe hostname probe
-touch /run/klab/multi-node-routes/uts/default_far && unshare --uts=/run/klab/multi-node-routes/uts/default_far hostname far
-touch /run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-q66cc && unshare --uts=/run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-q66cc hostname web-rqfqhbtsfj-q66cc
-touch /run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-xfg5b && unshare --uts=/run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-xfg5b hostname web-rqfqhbtsfj-xfg5b
-touch /run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-z6r42 && unshare --uts=/run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-z6r42 hostname web-rqfqhbtsfj-z6r42
-touch /run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-dq2b9 && unshare --uts=/run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-dq2b9 hostname web-rqfqhbtsfj-dq2b9
-touch /run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-8vlvg && unshare --uts=/run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-8vlvg hostname web-rqfqhbtsfj-8vlvg
-touch /run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-qwrt5 && unshare --uts=/run/klab/multi-node-routes/uts/default_web-rqfqhbtsfj-qwrt5 hostname web-rqfqhbtsfj-qwrt5
 
 # --- stage 2: underlay switch
 ip -n klab-multi-node-routes-fabric -batch - <<'EOF'

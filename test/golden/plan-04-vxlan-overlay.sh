@@ -3,7 +3,6 @@
 # Steps within a stage touch different namespaces; klab runs them in parallel.
 # from: labs/04-vxlan-overlay.yaml
 set -euo pipefail
-mkdir -p /run/klab/vxlan-overlay/uts
 
 # --- stage 1: network namespaces
 ip -batch - <<'EOF'
@@ -20,14 +19,6 @@ netns add klab-vxlan-overlay-default-web-rqfqhbtsfj-lcnzj
 netns add klab-vxlan-overlay-default-web-rqfqhbtsfj-z7vqk
 netns add klab-vxlan-overlay-default-web-rqfqhbtsfj-5kctg
 EOF
-touch /run/klab/vxlan-overlay/uts/default_probe && unshare --uts=/run/klab/vxlan-overlay/uts/default_probe hostname probe
-touch /run/klab/vxlan-overlay/uts/default_far && unshare --uts=/run/klab/vxlan-overlay/uts/default_far hostname far
-touch /run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-h99xp && unshare --uts=/run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-h99xp hostname web-rqfqhbtsfj-h99xp
-touch /run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-79vmb && unshare --uts=/run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-79vmb hostname web-rqfqhbtsfj-79vmb
-touch /run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-kn7dk && unshare --uts=/run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-kn7dk hostname web-rqfqhbtsfj-kn7dk
-touch /run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-lcnzj && unshare --uts=/run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-lcnzj hostname web-rqfqhbtsfj-lcnzj
-touch /run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-z7vqk && unshare --uts=/run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-z7vqk hostname web-rqfqhbtsfj-z7vqk
-touch /run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-5kctg && unshare --uts=/run/klab/vxlan-overlay/uts/default_web-rqfqhbtsfj-5kctg hostname web-rqfqhbtsfj-5kctg
 
 # --- stage 2: underlay switch
 ip -n klab-vxlan-overlay-fabric -batch - <<'EOF'

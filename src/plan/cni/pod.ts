@@ -2,7 +2,7 @@
 import type { ClusterModel, PodModel } from "../../model/types.js";
 import type { Step } from "../types.js";
 
-export function podSteps(m: ClusterModel, pod: PodModel, utsFile: string): Step[] {
+export function podSteps(m: ClusterModel, pod: PodModel): Step[] {
   const node = m.nodes.find((n) => n.name === pod.node)!;
   const prefix = node.podSubnet.split("/")[1];
   return [
@@ -17,8 +17,4 @@ export function podSteps(m: ClusterModel, pod: PodModel, utsFile: string): Step[
       ],
     },
   ];
-}
-
-export function podUtsStep(pod: PodModel, utsFile: string) {
-  return { kind: "uts" as const, file: utsFile, hostname: pod.hostname };
 }
