@@ -98,9 +98,11 @@ elif [[ ! -f $build_stamp ]]; then
   need_build="no previous build"
 elif [[ ! -f native/build/Release/klab_netns.node ]]; then
   need_build="native addon missing"
+elif [[ ! -f dist/bundle/cli/klab.js ]]; then
+  need_build="bundle missing"
 else
   shopt -s nullglob
-  inputs=(src native/binding.gyp native/*.c native/*.h package.json tsconfig.json)
+  inputs=(src native/binding.gyp native/*.c native/*.h package.json tsconfig.json scripts/bundle.sh scripts/build-native.sh)
   shopt -u nullglob
   changed=$(find "${inputs[@]}" -newer "$build_stamp" -print -quit 2>/dev/null || true)
   [[ -z $changed ]] || need_build="sources changed: $changed"

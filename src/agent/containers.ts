@@ -5,8 +5,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname } from "node:path";
+import { constants as osConstants } from "node:os";
+import { nativeAddonPath } from "../paths.js";
 import type { ContainerModel, PodModel } from "../model/types.js";
 import { startNetexec } from "../workloads/netexec.js";
 import { startPause } from "../workloads/pause.js";
@@ -26,15 +27,13 @@ export function shouldRestart(policy: PodModel["restartPolicy"], exitCode: numbe
   return policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, "..", "..");
 type NativeNetns = {
   socketInNetns(ns: string, kind: "tcp" | "udp", address: string, port: number, backlog?: number): number;
   createUtsNamespace(file: string, hostname: string): void;
 };
 let native: NativeNetns | undefined;
 export function nativeNetns(): NativeNetns {
-  native ??= createRequire(import.meta.url)(join(repoRoot, "native/build/Release/klab_netns.node")) as NativeNetns;
+  native ??= createRequire(import.meta.url)(nativeAddonPath()) as NativeNetns;
   return native;
 }
 
@@ -156,7 +155,8 @@ export class ContainerRunner {
       this.event(`container ${this.spec.name} of pod ${this.ctx.pod.namespace}/${this.ctx.pod.name}: ${e.message}`);
       void this.exited(127, null);
     });
-    child.once("exit", (code, signal) => void this.exited(code ?? 128 + (signal ? 9 : 0), signal));
+    // A signal death reads as 128 + signal number (143 for SIGTERM), as the kubelet reports it.
+    child.once("exit", (code, signal) => void this.exited(code ?? 128 + (signal ? osConstants.signals[signal] ?? 0 : 0), signal));
   }
 
   private async exited(code: number, signal: NodeJS.Signals | null) {
@@ -217,9 +217,7 @@ export class PodRuntime {
   }
   /** The sandbox's UTS namespace: hostname = pod name, as a container runtime sets it. */
   createSandbox() {
-    mkdirSync(dirname(this.ctx.utsFile), { recursive: true });
-    closeSync(openSync(this.ctx.utsFile, "a"));
-    nativeNetns().createUtsNamespace(this.ctx.utsFile, this.ctx.pod.hostname);
+    createUtsFile(this.ctx.utsFile, this.ctx.pod.hostname);
   }
   async start() {
     await Promise.all(this.containers.map((c) => c.start()));
@@ -235,6 +233,13 @@ export class PodRuntime {
     const phase = allRunning ? "Running" : allDone ? (cs.every((c) => c.exitCode === 0) ? "Succeeded" : "Failed") : cs.some((c) => c.state === "running") ? "Running" : "Pending";
     return { namespace: this.ctx.pod.namespace, name: this.ctx.pod.name, phase, ready: allRunning, containers: cs };
   }
+}
+
+/** A UTS namespace with `hostname`, kept alive by a bind mount on `file`. */
+export function createUtsFile(file: string, hostname: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  closeSync(openSync(file, "a"));
+  nativeNetns().createUtsNamespace(file, hostname);
 }
 
 export function writeAgentLog(path: string, line: string) {

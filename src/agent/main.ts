@@ -3,9 +3,9 @@
 // on /run/klab/LAB/agent.sock. Stops its containers on SIGTERM.
 import { createServer } from "node:http";
 import { existsSync, rmSync } from "node:fs";
-import { networkReadyFile, utsFile } from "../plan/cluster.js";
+import { hostUtsFile, networkReadyFile, utsFile } from "../plan/cluster.js";
 import { agentSocket, loadModel, logDir } from "../kernel/state.js";
-import { PodRuntime } from "./containers.js";
+import { createUtsFile, PodRuntime } from "./containers.js";
 
 async function main() {
   const i = process.argv.indexOf("klab-agent");
@@ -44,6 +44,8 @@ async function main() {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   console.log(`${new Date().toISOString()} klab-agent for lab ${lab}: creating ${pods.length} pod sandboxes`);
+  // Nodes and clients get their own hostname too, as machines do.
+  for (const h of [...model.nodes, ...model.clients]) createUtsFile(hostUtsFile(lab, h.name), h.name);
   for (const p of pods) p.createSandbox();
   // Started while `up` still applies the network plan: wait for it before opening sockets.
   const ready = networkReadyFile(lab);

@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from "commander";
 // use them, so `klab down` or `klab get` start fast.
 import { initLog } from "../log.js";
 import { LabFileError } from "../spec/errors.js";
-import { utsFile } from "../plan/cluster.js";
+import { hostUtsFile, utsFile } from "../plan/cluster.js";
 import { agentStatus, type AgentStatus } from "../kernel/agent-client.js";
 import { HostError, LabStateError, requireRoot, requireTools } from "../kernel/host.js";
 import { listNetns } from "../kernel/processes.js";
@@ -170,7 +170,7 @@ export function buildProgram(): Command {
         rows.push([l, s.phase === "up" ? (st ? "up" : "up (runtime not answering)") : s.phase, String(m?.nodes.length ?? "?"), `${running}/${m?.pods.length ?? "?"}`, m?.mode ?? "?", s.files.join(",")]);
       }
       if (rows.length === 1) out("no lab is up\n");
-      else out(rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(i === 0 ? 16 : 10) : c)).join(" ")).join("\n") + "\n");
+      else out((await views()).table(rows));
     });
 
   program
@@ -243,7 +243,7 @@ export function buildProgram(): Command {
         const list = host[1] === "node" ? m.nodes : m.clients;
         const h = list.find((x) => x.name === host[2]);
         if (!h) throw new UsageError(`${host[1]} "${host[2]}" not found`, `${host[1]}s: ${list.map((x) => x.name).join(", ")}`);
-        argv = ["ip", "netns", "exec", h.netns, ...command];
+        argv = ["nsenter", `--uts=${hostUtsFile(m.lab, h.name)}`, "--", "ip", "netns", "exec", h.netns, ...command];
       } else {
         const pod = findPod(m, target, o.namespace);
         const c = o.container ? pod.containers.find((x) => x.name === o.container) : pod.containers[0];
@@ -271,7 +271,8 @@ export function buildProgram(): Command {
       const m = runningLab(o.lab);
       const pod = findPod(m, name, o.namespace);
       if (!o.container && pod.containers.length > 1) {
-        throw new UsageError(`a container name must be specified for pod ${pod.name}, choose one of: [${pod.containers.map((c) => c.name).join(" ")}]`, "add -c NAME");
+        // As kubectl: the first container, with a notice on stderr.
+        process.stderr.write(`Defaulted container "${pod.containers[0].name}" out of: ${pod.containers.map((c) => c.name).join(", ")}\n`);
       }
       const c = o.container ? pod.containers.find((x) => x.name === o.container) : pod.containers[0];
       if (!c) throw new UsageError(`container "${o.container}" is not valid for pod ${pod.name}`, `containers: ${pod.containers.map((x) => x.name).join(", ")}`);
@@ -298,11 +299,12 @@ export function buildProgram(): Command {
 
   program
     .command("cleanup")
-    .description("remove every klab object on this host, even without state")
-    .action(async () => {
+    .description("remove every klab object on this host (or of one lab), even without state")
+    .argument("[lab]", "only this lab's objects")
+    .action(async (lab: string | undefined) => {
       requireRoot();
-      const r = await (await import("../kernel/teardown.js")).cleanupAll();
-      out(`cleanup: ${r.labs.length} lab(s) down, ${r.netns.length} stray namespace(s) removed, ${r.processes} process(es) stopped\n`);
+      const r = await (await import("../kernel/teardown.js")).cleanup(lab);
+      out(`cleanup${lab ? ` of lab ${lab}` : ""}: ${r.labs.length} lab(s) down, ${r.netns.length} stray namespace(s) removed, ${r.processes} process(es) stopped\n`);
     });
 
   return program;

@@ -1,12 +1,11 @@
 // `up`: check the host, record state, apply the plan, start the lab runtime and wait for the
 // pods. A failure undoes everything that was created.
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { agentEntry } from "../paths.js";
 import type { ClusterModel } from "../model/types.js";
 import { writeFileSync } from "node:fs";
-import { labDir, labNetnsNames, networkReadyFile, renderPlan, utsFile } from "../plan/cluster.js";
+import { hostUtsFile, labDir, labNetnsNames, networkReadyFile, renderPlan, utsFile } from "../plan/cluster.js";
 import { agentStatus, type AgentStatus } from "./agent-client.js";
 import { applyStage } from "./apply.js";
 import { HostError, LabStateError, probeKernel, requireRoot, requireTools } from "./host.js";
@@ -16,14 +15,12 @@ import { agentLog, loadState, saveModel, saveState, type LabState } from "./stat
 import { teardownLab } from "./teardown.js";
 
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const AGENT_ENTRY = join(here, "..", "..", "dist", "agent", "main.js");
 
 export async function preflight(model: ClusterModel): Promise<void> {
   requireRoot();
   requireTools(["ip", "bridge", "unshare", "nsenter", "sysctl", "umount"]);
   if (loadState(model.lab)) {
-    throw new LabStateError(`lab "${model.lab}" is already up`, `run \`klab down ${model.lab}\` first, or \`klab apply\` to change it`);
+    throw new LabStateError(`lab "${model.lab}" is already up`, `run \`klab down ${model.lab}\` first`);
   }
   const existing = new Set(listNetns());
   const clash = labNetnsNames(model).filter((n) => existing.has(n));
@@ -49,7 +46,10 @@ export async function up(model: ClusterModel, opts: UpOptions = {}): Promise<Age
     createdAt: new Date().toISOString(),
     phase: "creating",
     netns: labNetnsNames(model),
-    utsFiles: model.pods.map((p) => utsFile(model.lab, p.namespace, p.name)),
+    utsFiles: [
+      ...[...model.nodes, ...model.clients].map((h) => hostUtsFile(model.lab, h.name)),
+      ...model.pods.map((p) => utsFile(model.lab, p.namespace, p.name)),
+    ],
   };
   // Recorded before anything exists, so `down` after a crash knows what to remove.
   saveState(state);
@@ -96,18 +96,27 @@ export async function up(model: ClusterModel, opts: UpOptions = {}): Promise<Age
 function startAgent(lab: string): number {
   mkdirSync(labDir(lab), { recursive: true });
   const out = openSync(agentLog(lab), "a");
-  const child = spawn(process.execPath, [AGENT_ENTRY, "klab-agent", lab], { detached: true, stdio: ["ignore", out, out] });
+  const child = spawn(process.execPath, [agentEntry(), "klab-agent", lab], { detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   child.unref();
   if (!child.pid) throw new Error("could not start the lab runtime (klab-agent)");
   return child.pid;
 }
 
+/** The end of a log, quoted into an error: a failed `up` removes the lab directory. */
+function logTail(path: string, lines = 15): string {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).map((l) => `  | ${l}`).join("\n");
+  } catch {
+    return "  (no log)";
+  }
+}
+
 async function waitForPods(lab: string, pid: number, timeoutMs: number): Promise<AgentStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    if (!isAlive(pid)) throw new Error(`the lab runtime (klab-agent, pid ${pid}) exited; see ${agentLog(lab)}`);
+    if (!isAlive(pid)) throw new Error(`the lab runtime (klab-agent, pid ${pid}) exited:\n${logTail(agentLog(lab))}`);
     try {
       const s = await agentStatus(lab, 1000);
       if (s.started) return s;
@@ -116,5 +125,5 @@ async function waitForPods(lab: string, pid: number, timeoutMs: number): Promise
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error(`pods did not start within ${Math.round(timeoutMs / 1000)}s (${(last as Error)?.message ?? "still starting"}); see ${agentLog(lab)}`);
+  throw new Error(`pods did not start within ${Math.round(timeoutMs / 1000)}s (${(last as Error)?.message ?? "still starting"}); the runtime's log:\n${logTail(agentLog(lab))}`);
 }

@@ -2,7 +2,7 @@
 // delete its namespaces (which takes every link, route and rule inside with them) and its
 // /etc/netns entries. Tolerates anything already gone, so it also finishes a half-done `up`.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { labDir } from "../plan/cluster.js";
+import { labDir, RUN_DIR } from "../plan/cluster.js";
 import { run } from "./exec.js";
 import { agentPids, killAndWait, listNetns, pidsInNetns } from "./processes.js";
 import { listLabs, loadState, removeLabDir } from "./state.js";
@@ -50,20 +50,25 @@ export async function teardownLab(lab: string): Promise<TeardownReport> {
   return { lab, netnsDeleted: names.filter((n) => !remaining.has(n)).length, processesKilled: killed + agents.length };
 }
 
-/** Remove every klab object on the host, with or without state. */
-export async function cleanupAll(): Promise<{ labs: string[]; netns: string[]; processes: number }> {
-  const labs = listLabs();
+/** Remove every klab object on the host — or, given a lab name, every object of that lab —
+ * with or without state: namespaces by name prefix, runtimes by command line, mounts by the
+ * kernel's mount table. */
+export async function cleanup(lab?: string): Promise<{ labs: string[]; netns: string[]; processes: number }> {
+  const labs = listLabs().filter((l) => !lab || l === lab);
   let processes = 0;
-  for (const lab of labs) processes += (await teardownLab(lab)).processesKilled;
-  const agents = agentPids().map((a) => a.pid);
+  for (const l of labs) processes += (await teardownLab(l)).processesKilled;
+  const agents = agentPids(lab).map((a) => a.pid);
   await killAndWait(agents, 3000);
-  const leftover = listNetns().filter((n) => n.startsWith("klab-"));
-  const uts = mountsUnder("/run/klab");
-  processes += agents.length + (await removeNamespaces(leftover, uts));
+  // A name prefix can also match another lab's names (lab "a" vs lab "a-b"): spare those.
+  const others = new Set(listLabs().flatMap((l) => loadState(l)?.netns ?? []));
+  const prefix = lab ? `klab-${lab}-` : "klab-";
+  const leftover = listNetns().filter((n) => n.startsWith(prefix) && !others.has(n));
+  const dir = lab ? labDir(lab) : RUN_DIR;
+  processes += agents.length + (await removeNamespaces(leftover, mountsUnder(dir)));
   for (const e of existsSync(ETC_NETNS) ? readdirSync(ETC_NETNS) : []) {
-    if (e.startsWith("klab-")) rmSync(`${ETC_NETNS}/${e}`, { recursive: true, force: true });
+    if (e.startsWith(prefix) && !others.has(e)) rmSync(`${ETC_NETNS}/${e}`, { recursive: true, force: true });
   }
-  rmSync("/run/klab", { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
   return { labs, netns: leftover, processes };
 }
 

@@ -10,6 +10,8 @@ export const RUN_DIR = "/run/klab";
 export const labDir = (lab: string) => `${RUN_DIR}/${lab}`;
 /** A pod sandbox's UTS namespace, kept by a bind mount (the runtime creates it, not the plan). */
 export const utsFile = (lab: string, ns: string, pod: string) => `${labDir(lab)}/uts/${ns}_${pod}`;
+/** A node's or client's UTS namespace (hostname = its name), also made by the runtime. */
+export const hostUtsFile = (lab: string, host: string) => `${labDir(lab)}/uts/hosts/${host}`;
 /** Written by `up` once the plan is applied: the runtime may then open pods' sockets. */
 export const networkReadyFile = (lab: string) => `${labDir(lab)}/network-ready`;
 

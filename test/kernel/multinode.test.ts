@@ -1,7 +1,7 @@
 // 3-node clusters in both network modes: a full pod-to-pod ping matrix across nodes, and the
 // kernel objects behind it (routes, flannel.1, FDB, neighbours) as the modes define them.
 import t from "tap";
-import { klab, podsLab, residue, skipKernel, writeLab } from "./helpers.js";
+import { klab, podsLab, residue, skipKernel, writeLab } from "../lib/kernel.js";
 
 const matrixCheck = `    - name: full pod-to-pod ping matrix
       matrix: {from: {podSelector: {matchLabels: {app: mesh}}}, to: {podSelector: {matchLabels: {app: mesh}}}, protocol: ping}

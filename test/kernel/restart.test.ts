@@ -1,6 +1,6 @@
 // restartPolicy with the kubelet's back-off (scaled down through KLAB_BACKOFF_INITIAL_MS).
 import t from "tap";
-import { klab, residue, skipKernel, writeLab, sleep } from "./helpers.js";
+import { klab, residue, skipKernel, writeLab, sleep } from "../lib/kernel.js";
 
 const LAB = "kt-restart";
 const pod = (name: string, policy: string, cmd: string) => `---

@@ -1,7 +1,7 @@
 // Two labs with the same addressing side by side: names never collide, traffic never crosses,
 // and taking one down leaves the other working.
 import t from "tap";
-import { klab, podsLab, residue, skipKernel, writeLab } from "./helpers.js";
+import { klab, podsLab, residue, skipKernel, writeLab } from "../lib/kernel.js";
 
 const checks = `    - name: mesh
       matrix: {from: {}, to: {}, port: 8080}`;

@@ -1,6 +1,7 @@
 // The host's root network namespace, as text: links, addresses, routes, rules, iptables,
 // nftables and net sysctls. The suite takes it before and after; they must be identical.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 const VOLATILE_SYSCTLS = [/^net\.netfilter\.nf_conntrack_count/, /^net\.ipv4\.tcp_mem|^net\.ipv4\.udp_mem/];
 
@@ -20,6 +21,7 @@ export function rootSnapshot(): Record<string, string> {
     nftables: sh("nft", ["list", "ruleset"]),
     sysctls: sh("sysctl", ["-a", "--pattern", "^net\\."]).split("\n").filter((l) => !VOLATILE_SYSCTLS.some((r) => r.test(l))).join("\n"),
     klabNetns: sh("ip", ["netns", "list"]).split("\n").filter((l) => l.startsWith("klab")).join("\n"),
+    klabMounts: readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes("/run/klab") || l.includes("/run/netns/klab")).map((l) => l.split(" ")[1]).sort().join("\n"),
   };
 }
 

@@ -1,0 +1,538 @@
+// kube-proxy's iptables mode as a pure renderer: Services + endpoints → the iptables-restore
+// text kube-proxy (1.29+) writes for one node, table by table, so that `iptables-save` inside a
+// klab node reads like it does on a real node.
+//
+// Followed closely: kubernetes/kubernetes pkg/proxy/iptables/proxier.go (syncProxyRules,
+// writeServiceToEndpointRules, iptablesJumpChains, the chain-name hashes) and
+// pkg/proxy/topology.go (CategorizeEndpoints). The layout is the one kube-proxy writes:
+//
+//   *filter, then *nat; each table is its chain declarations (`:CHAIN - [0:0]`) followed by the
+//   rules, in the order kube-proxy emits them (top-level rules, then service port by service
+//   port), ending with the nat KUBE-SERVICES "nodeports" rule, which must be last.
+//
+// Always applied with `iptables-restore --noflush`: declaring a chain flushes (or creates) it,
+// chains that are not declared — the built-in ones, other software's — are left alone.
+//
+// What is not modelled (the model has no such fields): externalIPs, loadBalancerSourceRanges
+// (KUBE-FW-* chains), healthCheckNodePort, topology hints, serving/terminating endpoints,
+// --masquerade-all, --nodeport-addresses (NodePorts answer on every local address, the
+// default), and nfacct counters (kube-proxy adds `-m nfacct` to two rules when the kernel has
+// nfnetlink_acct; without it the rules are exactly these).
+import { createHash } from "node:crypto";
+import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../../model/services.js";
+
+// ---- chain names ---------------------------------------------------------------------------
+
+export const KUBE_SERVICES = "KUBE-SERVICES";
+export const KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES";
+export const KUBE_NODEPORTS = "KUBE-NODEPORTS";
+export const KUBE_POSTROUTING = "KUBE-POSTROUTING";
+export const KUBE_MARK_MASQ = "KUBE-MARK-MASQ";
+export const KUBE_FORWARD = "KUBE-FORWARD";
+export const KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL";
+export const KUBE_PROXY_CANARY = "KUBE-PROXY-CANARY";
+/** kubelet's chain (anti-martian rule for localhost NodePorts); kube-proxy writes a copy. */
+export const KUBE_FIREWALL = "KUBE-FIREWALL";
+
+/** The masquerade bit, 1 << 14 (--iptables-masquerade-bit=14), as iptables-save shows it. */
+export const MASQUERADE_MARK = "0x4000";
+
+const SERVICE_CHAIN_PREFIXES = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-SEP-", "KUBE-FW-", "KUBE-EXT-"] as const;
+
+/** RFC 4648 base32 (Go's base32.StdEncoding), without the padding we never reach. */
+function base32(bytes: Uint8Array): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let out = "";
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
+
+/** kube-proxy's portProtoHash: first 16 chars of base32(sha256(servicePortName + protocol)).
+ * `protocol` is used as given; kube-proxy passes it lowercased ("tcp", "udp"). */
+export function portProtoHash(servicePortName: string, protocol: string): string {
+  return base32(sha256(servicePortName + protocol)).slice(0, 16);
+}
+
+export interface ServiceChainNames {
+  /** KUBE-SVC-…: endpoints for "Cluster" traffic policy. */
+  svc: string;
+  /** KUBE-SVL-…: local endpoints, for internal or external traffic policy "Local". */
+  svl: string;
+  /** KUBE-EXT-…: where NodePort / load-balancer traffic enters. */
+  ext: string;
+  /** KUBE-FW-…: loadBalancerSourceRanges (named for completeness; not rendered). */
+  fw: string;
+}
+
+/** The per-service-port chain names, for a ServicePortName string ("ns/svc:port") and its
+ * protocol (any case; lowercased as kube-proxy does). */
+export function serviceChainNames(servicePortName: string, protocol: string): ServiceChainNames {
+  const h = portProtoHash(servicePortName, protocol.toLowerCase());
+  return { svc: `KUBE-SVC-${h}`, svl: `KUBE-SVL-${h}`, ext: `KUBE-EXT-${h}`, fw: `KUBE-FW-${h}` };
+}
+
+/** kube-proxy's servicePortEndpointChainName: KUBE-SEP- + base32(sha256(name + protocol +
+ * endpoint))[:16], `endpoint` being "ip:port" (net.JoinHostPort). */
+export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
+  return `KUBE-SEP-${base32(sha256(servicePortName + protocol.toLowerCase() + endpoint)).slice(0, 16)}`;
+}
+
+/** "ip:port" as Go's net.JoinHostPort writes it. */
+export function endpointString(ep: Pick<EndpointModel, "ip" | "port">): string {
+  return ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
+}
+
+/** Chains kube-proxy owns per service (and deletes when they are no longer used). */
+export function isServiceChainName(chain: string): boolean {
+  return SERVICE_CHAIN_PREFIXES.some((p) => chain.startsWith(p));
+}
+
+// ---- probabilities -------------------------------------------------------------------------
+
+/** Go's fmt.Sprintf("%0.10f", 1.0/float64(n)): the float64 rounded to 10 decimals from its exact
+ * binary value, ties to even (Number#toFixed rounds ties up, which differs at n = 2048). */
+export function probability(n: number): string {
+  const x = 1 / n;
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const bits = view.getBigUint64(0);
+  const exp = Number((bits >> 52n) & 0x7ffn);
+  let mant = bits & ((1n << 52n) - 1n);
+  if (exp !== 0) mant |= 1n << 52n;
+  const e = (exp === 0 ? 1 : exp) - 1075; // x = mant * 2^e
+  const scaled = mant * 10n ** 10n;
+  let q: bigint;
+  if (e >= 0) {
+    q = scaled << BigInt(e);
+  } else {
+    const den = 1n << BigInt(-e);
+    q = scaled / den;
+    const r2 = (scaled % den) * 2n;
+    if (r2 > den || (r2 === den && q % 2n === 1n)) q += 1n;
+  }
+  const s = q.toString().padStart(11, "0");
+  return `${s.slice(0, -10)}.${s.slice(-10)}`;
+}
+
+// ---- rendering -----------------------------------------------------------------------------
+
+export interface IptablesOptions {
+  /** kube-proxy --iptables-localhost-nodeports (default true): NodePorts also answer on
+   * 127.0.0.1, which needs net.ipv4.conf.all.route_localnet=1 and the KUBE-FIREWALL rule. */
+  localhostNodePorts?: boolean;
+  /** iptables supports MASQUERADE --random-fully (every iptables since 1.6.2; default true). */
+  randomFully?: boolean;
+}
+
+/** iptables-restore input, one text per table (each `*table` … `COMMIT`). Apply both with
+ * `iptables-restore --noflush`, filter then nat (or concatenated: `restoreText`). */
+export interface IptablesRestore {
+  filter: string;
+  nat: string;
+}
+
+export interface IptablesRuleset extends IptablesRestore {
+  /**
+   * One-time node setup, as `iptables` arguments (one command per entry, comments in double
+   * quotes; `iptablesArgv` splits them): the KUBE-PROXY-CANARY chains kube-proxy's monitor
+   * creates in mangle/nat/filter, then for each jump rule the chain it targets (`-N`, as
+   * kube-proxy's EnsureChain) and the rule itself (`-I`, as EnsureRule(Prepend)), in
+   * kube-proxy's order — so the built-in chains end up in the order a real node shows.
+   *
+   * Why not in the restore text: the jumps live in built-in chains (PREROUTING, OUTPUT,
+   * POSTROUTING, INPUT, FORWARD) that other software shares; declaring them in a --noflush
+   * restore cannot flush them selectively, and appending on every sync would duplicate them.
+   * kube-proxy installs them with separate `iptables -I` calls too. Run them once, on a fresh
+   * node, BEFORE the first restore (the `-N` lines fail if the chains already exist).
+   */
+  jumps: string[];
+  /** Sysctls the rules rely on (route_localnet for localhost NodePorts), as NODE_SYSCTLS. */
+  sysctls: [string, string][];
+}
+
+/** What to do with one service port, derived as syncProxyRules does. */
+interface Writer {
+  filterChains: string[];
+  filterRules: string[];
+  natChains: string[];
+  natRules: string[];
+  /** Every nat service chain the current state uses (written or, in a partial sync, skipped). */
+  activeNat: Set<string>;
+}
+
+const chainLine = (chain: string) => `:${chain} - [0:0]`;
+
+/** kube-proxy counts endpoints over all service ports; above this it drops the per-endpoint
+ * comments to keep the ruleset small ("large cluster mode"). */
+export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
+
+function proxiedServices(services: readonly ServiceModel[]): ServiceModel[] {
+  // Headless (clusterIP None) and ExternalName Services are not proxied (ShouldSkipService).
+  return services.filter((s) => s.type !== "ExternalName" && s.clusterIP !== null && s.clusterIP !== "");
+}
+
+function render(
+  node: ProxyNode,
+  services: readonly ServiceModel[],
+  opts: IptablesOptions,
+  writesChainsOf: (serviceKey: string) => boolean,
+): Writer & { finish(): void } {
+  const localhostNodePorts = opts.localhostNodePorts ?? true;
+  const randomFully = opts.randomFully ?? true;
+  const w: Writer = { filterChains: [], filterRules: [], natChains: [], natRules: [], activeNat: new Set() };
+  const mark = `${MASQUERADE_MARK}/${MASQUERADE_MARK}`;
+
+  for (const c of [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]) w.filterChains.push(chainLine(c));
+  for (const c of [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]) w.natChains.push(chainLine(c));
+
+  w.natRules.push(`-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark} -j RETURN`);
+  // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
+  w.natRules.push(`-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQUERADE_MARK}`);
+  w.natRules.push(`-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${randomFully ? " --random-fully" : ""}`);
+  w.natRules.push(`-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQUERADE_MARK}`);
+
+  if (localhostNodePorts) {
+    // route_localnet opens 127.0.0.0/8 to the wire (issue 90259); this closes it again.
+    w.filterChains.push(chainLine(KUBE_FIREWALL));
+    w.filterRules.push(
+      `-A ${KUBE_FIREWALL} -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+    );
+  }
+
+  const proxied = proxiedServices(services);
+  let totalEndpoints = 0;
+  for (const svc of proxied) for (const port of svc.ports) totalEndpoints += (svc.endpoints[port.name] ?? []).length;
+  const largeClusterMode = totalEndpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
+  const withComment = (args: string, comment: string) => (largeClusterMode ? args : `${args} -m comment --comment ${comment}`);
+
+  const discard: string[] = [];
+  for (const svc of proxied) {
+    const serviceKey = `${svc.namespace}/${svc.name}`;
+    const writeChains = writesChainsOf(serviceKey);
+    for (const port of svc.ports) {
+      const spn = servicePortName(svc, port);
+      const protocol = port.protocol.toLowerCase();
+      const names = serviceChainNames(spn, protocol);
+      const clusterIP = svc.clusterIP!;
+      const nodePort = svc.type === "NodePort" || svc.type === "LoadBalancer" ? (port.nodePort ?? 0) : 0;
+      const lbVIPs = svc.type === "LoadBalancer" && svc.loadBalancerIP ? [svc.loadBalancerIP] : [];
+
+      // ServicePort predicates (pkg/proxy/serviceport.go).
+      const externallyAccessible = nodePort !== 0 || lbVIPs.length > 0;
+      const externalPolicyLocal = (svc.type === "NodePort" || svc.type === "LoadBalancer") && svc.externalTrafficPolicy === "Local";
+      const internalPolicyLocal = svc.internalTrafficPolicy === "Local";
+      const usesClusterEndpoints = !internalPolicyLocal || externallyAccessible;
+      const usesLocalEndpoints = internalPolicyLocal || (externalPolicyLocal && externallyAccessible);
+
+      // CategorizeEndpoints (pkg/proxy/topology.go), without topology and terminating endpoints.
+      // publishNotReadyAddresses makes the EndpointSlice controller report every address ready.
+      const seen = new Set<string>();
+      const ready = (svc.endpoints[port.name] ?? []).filter((ep) => {
+        const key = endpointString(ep);
+        if (seen.has(key) || !(ep.ready || svc.publishNotReadyAddresses)) return false;
+        seen.add(key);
+        return true;
+      });
+      const clusterEndpoints = usesClusterEndpoints ? ready : [];
+      const localEndpoints = usesLocalEndpoints ? ready.filter((ep) => ep.node === node.name) : [];
+      const hasEndpoints = ready.length > 0;
+      // Local endpoints are ready endpoints too, so with both policies the union is `ready`.
+      const reachable = usesClusterEndpoints ? clusterEndpoints : localEndpoints;
+
+      const clusterPolicyChain = names.svc;
+      const usesClusterPolicyChain = clusterEndpoints.length > 0 && usesClusterEndpoints;
+      const localPolicyChain = names.svl;
+      const usesLocalPolicyChain = localEndpoints.length > 0 && usesLocalEndpoints;
+
+      let internalTrafficChain = clusterPolicyChain;
+      let hasInternalEndpoints = hasEndpoints;
+      if (internalPolicyLocal) {
+        internalTrafficChain = localPolicyChain;
+        if (localEndpoints.length === 0) hasInternalEndpoints = false;
+      }
+      let externalPolicyChain = clusterPolicyChain;
+      let hasExternalEndpoints = hasEndpoints;
+      if (externalPolicyLocal) {
+        externalPolicyChain = localPolicyChain;
+        if (localEndpoints.length === 0) hasExternalEndpoints = false;
+      }
+      const externalTrafficChain = names.ext;
+      // Needed even without external endpoints: the short-circuit rules for local traffic.
+      const usesExternalTrafficChain = hasEndpoints && externallyAccessible;
+
+      let internalFilterTarget = "";
+      let internalFilterComment = "";
+      let externalFilterTarget = "";
+      let externalFilterComment = "";
+      if (!hasEndpoints) {
+        internalFilterTarget = externalFilterTarget = "REJECT";
+        internalFilterComment = externalFilterComment = `"${spn} has no endpoints"`;
+      } else {
+        if (!hasInternalEndpoints) {
+          internalFilterTarget = "DROP";
+          internalFilterComment = `"${spn} has no local endpoints"`;
+        }
+        if (!hasExternalEndpoints) {
+          externalFilterTarget = "DROP";
+          externalFilterComment = `"${spn} has no local endpoints"`;
+        }
+      }
+
+      const match = `-m ${protocol} -p ${protocol}`;
+      const vip = `-d ${clusterIP} --dport ${port.port}`;
+
+      // Capture the clusterIP.
+      if (hasInternalEndpoints) {
+        w.natRules.push(`-A ${KUBE_SERVICES} -m comment --comment "${spn} cluster IP" ${match} ${vip} -j ${internalTrafficChain}`);
+      } else {
+        w.filterRules.push(`-A ${KUBE_SERVICES} -m comment --comment ${internalFilterComment} ${match} ${vip} -j ${internalFilterTarget}`);
+      }
+
+      // Capture load-balancer ingress.
+      for (const lbip of lbVIPs) {
+        if (hasEndpoints) {
+          w.natRules.push(`-A ${KUBE_SERVICES} -m comment --comment "${spn} loadbalancer IP" ${match} -d ${lbip} --dport ${port.port} -j ${externalTrafficChain}`);
+        }
+      }
+      if (!hasExternalEndpoints) {
+        for (const lbip of lbVIPs) {
+          w.filterRules.push(`-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${match} -d ${lbip} --dport ${port.port} -j ${externalFilterTarget}`);
+        }
+      }
+
+      // Capture nodeports.
+      if (nodePort !== 0) {
+        if (hasEndpoints) {
+          w.natRules.push(`-A ${KUBE_NODEPORTS} -m comment --comment ${spn} ${match} --dport ${nodePort} -j ${externalTrafficChain}`);
+        }
+        if (!hasExternalEndpoints) {
+          w.filterRules.push(
+            `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} -m addrtype --dst-type LOCAL ${match} --dport ${nodePort} -j ${externalFilterTarget}`,
+          );
+        }
+      }
+
+      // The per-service chains; in a partial sync, only for services that changed.
+      const natChains = writeChains ? w.natChains : discard;
+      const natRules = writeChains ? w.natRules : discard;
+
+      // Internal traffic: masquerade off-cluster sources so replies come back through us.
+      if (hasInternalEndpoints) {
+        natRules.push(`-A ${internalTrafficChain} -m comment --comment "${spn} cluster IP" ${match} ${vip} ! -s ${node.clusterCIDR} -j ${KUBE_MARK_MASQ}`);
+      }
+
+      // External traffic (NodePort, load balancer) enters the EXT chain.
+      if (usesExternalTrafficChain) {
+        natChains.push(chainLine(externalTrafficChain));
+        w.activeNat.add(externalTrafficChain);
+        if (!externalPolicyLocal) {
+          // Endpoints may be on other nodes: masquerade, replies must come back here.
+          natRules.push(`-A ${externalTrafficChain} -m comment --comment "masquerade traffic for ${spn} external destinations" -j ${KUBE_MARK_MASQ}`);
+        } else {
+          // Pods reaching an external destination are not subject to the traffic policy
+          // (as if they went out to the load balancer and back).
+          natRules.push(`-A ${externalTrafficChain} -m comment --comment "pod traffic for ${spn} external destinations" -s ${node.clusterCIDR} -j ${clusterPolicyChain}`);
+          // The node itself: its source would be the (local) destination address, so masquerade.
+          natRules.push(
+            `-A ${externalTrafficChain} -m comment --comment "masquerade LOCAL traffic for ${spn} external destinations" -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
+          );
+          natRules.push(
+            `-A ${externalTrafficChain} -m comment --comment "route LOCAL traffic for ${spn} external destinations" -m addrtype --src-type LOCAL -j ${clusterPolicyChain}`,
+          );
+        }
+        if (hasExternalEndpoints) natRules.push(`-A ${externalTrafficChain} -j ${externalPolicyChain}`);
+      }
+
+      const writeServiceToEndpointRules = (chain: string, endpoints: EndpointModel[]) => {
+        if (svc.sessionAffinity === "ClientIP") {
+          for (const ep of endpoints) {
+            const sep = endpointChainName(spn, protocol, endpointString(ep));
+            natRules.push(
+              `${withComment(`-A ${chain}`, `"${spn} -> ${endpointString(ep)}"`)} -m recent --name ${sep} --rcheck --seconds ${svc.affinityTimeoutSeconds} --reap -j ${sep}`,
+            );
+          }
+        }
+        endpoints.forEach((ep, i) => {
+          const sep = endpointChainName(spn, protocol, endpointString(ep));
+          const args = withComment(`-A ${chain}`, `"${spn} -> ${endpointString(ep)}"`);
+          // Each rule but the last is a coin toss with 1/(remaining); the last always matches.
+          const stat = i < endpoints.length - 1 ? ` -m statistic --mode random --probability ${probability(endpoints.length - i)}` : "";
+          natRules.push(`${args}${stat} -j ${sep}`);
+        });
+      };
+
+      if (usesClusterPolicyChain) {
+        natChains.push(chainLine(clusterPolicyChain));
+        w.activeNat.add(clusterPolicyChain);
+        writeServiceToEndpointRules(clusterPolicyChain, clusterEndpoints);
+      }
+      if (usesLocalPolicyChain) {
+        natChains.push(chainLine(localPolicyChain));
+        w.activeNat.add(localPolicyChain);
+        writeServiceToEndpointRules(localPolicyChain, localEndpoints);
+      }
+
+      // One chain per endpoint: hairpin masquerade, affinity bookkeeping, DNAT.
+      for (const ep of reachable) {
+        const sep = endpointChainName(spn, protocol, endpointString(ep));
+        natChains.push(chainLine(sep));
+        w.activeNat.add(sep);
+        const args = withComment(`-A ${sep}`, spn);
+        natRules.push(`${args} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`);
+        const affinity = svc.sessionAffinity === "ClientIP" ? ` -m recent --name ${sep} --set` : "";
+        natRules.push(`${args}${affinity} ${match} -j DNAT --to-destination ${endpointString(ep)}`);
+      }
+    }
+  }
+
+  const finish = () => {
+    // The tail-call to KUBE-NODEPORTS must be the last rule of KUBE-SERVICES.
+    const destinations = localhostNodePorts ? "-m addrtype --dst-type LOCAL" : "-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8";
+    w.natRules.push(`-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" ${destinations} -j ${KUBE_NODEPORTS}`);
+
+    // Drop INVALID packets (nf_conntrack_tcp_be_liberal is not set in a node), accept what was
+    // marked for masquerade (NodePort traffic) and its replies even if FORWARD's policy is DROP.
+    w.filterRules.push(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`);
+    w.filterRules.push(`-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark} -j ACCEPT`);
+    w.filterRules.push(`-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+  };
+  return Object.assign(w, { finish });
+}
+
+const table = (name: string, chains: string[], rules: string[]) => [`*${name}`, ...chains, ...rules, "COMMIT", ""].join("\n");
+
+/** The full desired ruleset of one node (kube-proxy's full sync, minus the deletion of stale
+ * chains, which needs to know what is there: see renderIptablesPartial). */
+export function renderIptables(node: ProxyNode, services: readonly ServiceModel[], opts: IptablesOptions = {}): IptablesRuleset {
+  const w = render(node, services, opts, () => true);
+  w.finish();
+  const localhostNodePorts = opts.localhostNodePorts ?? true;
+  return {
+    filter: table("filter", w.filterChains, w.filterRules),
+    nat: table("nat", w.natChains, w.natRules),
+    jumps: iptablesJumps(),
+    sysctls: localhostNodePorts ? [["net.ipv4.conf.all.route_localnet", "1"]] : [],
+  };
+}
+
+/**
+ * What kube-proxy's partial sync writes (iptables-restore --noflush) after some Services or
+ * their endpoints changed. As syncProxyRules does when needFullSync is false:
+ *
+ * - the filter table is written whole (its chains are all top-level, and small);
+ * - in nat, the top-level chains (KUBE-SERVICES, KUBE-NODEPORTS, KUBE-POSTROUTING,
+ *   KUBE-MARK-MASQ) are always declared (so flushed) and rewritten in full;
+ * - the per-service chains (KUBE-SVC/SVL/EXT/SEP) are declared and written only for the
+ *   Services in `changed` ("ns/name"; a Service's endpoints changing counts as it changing);
+ *   the chains of unchanged Services are left as they are, still jumped to from KUBE-SERVICES;
+ * - every service chain in `previousChains` that the new state no longer uses (a deleted
+ *   Service, a removed endpoint, a policy that stopped needing KUBE-SVL) is declared — which
+ *   flushes it — and deleted with `-X`, after the rules that stopped jumping to it. kube-proxy
+ *   learns `previousChains` from iptables-save; here the caller passes what the last sync left,
+ *   which is always `chainsOf(renderIptables(node, servicesOfLastSync))`.
+ *
+ * `changed: "all"` is a full sync with the stale-chain cleanup (what kube-proxy does at start
+ * and every hour). Stale chains are deleted in name order (kube-proxy: set order).
+ */
+export function renderIptablesPartial(
+  node: ProxyNode,
+  services: readonly ServiceModel[],
+  changed: ReadonlySet<string> | "all",
+  previousChains: ReadonlySet<string>,
+  opts: IptablesOptions = {},
+): IptablesRestore {
+  const w = render(node, services, opts, (key) => changed === "all" || changed.has(key));
+  const stale = [...previousChains].filter((c) => isServiceChainName(c) && !w.activeNat.has(c)).sort();
+  for (const c of stale) {
+    w.natChains.push(chainLine(c));
+    w.natRules.push(`-X ${c}`);
+  }
+  w.finish();
+  return { filter: table("filter", w.filterChains, w.filterRules), nat: table("nat", w.natChains, w.natRules) };
+}
+
+/** The chains a restore text leaves in place: every declared chain, minus those it deletes.
+ * Given a full render, that is the set of chains on the node after a sync of that state. */
+export function chainsOf(ruleset: string | Partial<IptablesRestore>): Set<string> {
+  const texts = typeof ruleset === "string" ? [ruleset] : [ruleset.nat ?? "", ruleset.filter ?? ""];
+  const chains = new Set<string>();
+  for (const text of texts) {
+    for (const line of text.split("\n")) {
+      if (line.startsWith(":")) chains.add(line.slice(1).split(" ")[0]);
+      else if (line.startsWith("-X ")) chains.delete(line.slice(3).trim());
+    }
+  }
+  return chains;
+}
+
+/** Both tables as one iptables-restore input, filter first (as kube-proxy's RestoreAll). */
+export function restoreText(r: IptablesRestore): string {
+  return r.filter + r.nat;
+}
+
+// ---- one-time jumps from the built-in chains -------------------------------------------------
+
+interface JumpChain {
+  table: "filter" | "nat";
+  dst: string;
+  src: string;
+  comment: string;
+  extra: string;
+}
+
+const NEW = "-m conntrack --ctstate NEW";
+
+/** kube-proxy's iptablesJumpChains, in its order, then kubelet's (iptablesKubeletJumpChains). */
+const JUMP_CHAINS: JumpChain[] = [
+  { table: "filter", dst: KUBE_EXTERNAL_SERVICES, src: "INPUT", comment: "kubernetes externally-visible service portals", extra: NEW },
+  { table: "filter", dst: KUBE_EXTERNAL_SERVICES, src: "FORWARD", comment: "kubernetes externally-visible service portals", extra: NEW },
+  { table: "filter", dst: KUBE_NODEPORTS, src: "INPUT", comment: "kubernetes health check service ports", extra: "" },
+  { table: "filter", dst: KUBE_SERVICES, src: "FORWARD", comment: "kubernetes service portals", extra: NEW },
+  { table: "filter", dst: KUBE_SERVICES, src: "OUTPUT", comment: "kubernetes service portals", extra: NEW },
+  { table: "filter", dst: KUBE_FORWARD, src: "FORWARD", comment: "kubernetes forwarding rules", extra: "" },
+  { table: "filter", dst: KUBE_PROXY_FIREWALL, src: "INPUT", comment: "kubernetes load balancer firewall", extra: NEW },
+  { table: "filter", dst: KUBE_PROXY_FIREWALL, src: "OUTPUT", comment: "kubernetes load balancer firewall", extra: NEW },
+  { table: "filter", dst: KUBE_PROXY_FIREWALL, src: "FORWARD", comment: "kubernetes load balancer firewall", extra: NEW },
+  { table: "nat", dst: KUBE_SERVICES, src: "OUTPUT", comment: "kubernetes service portals", extra: "" },
+  { table: "nat", dst: KUBE_SERVICES, src: "PREROUTING", comment: "kubernetes service portals", extra: "" },
+  { table: "nat", dst: KUBE_POSTROUTING, src: "POSTROUTING", comment: "kubernetes postrouting rules", extra: "" },
+  { table: "filter", dst: KUBE_FIREWALL, src: "INPUT", comment: "", extra: "" },
+  { table: "filter", dst: KUBE_FIREWALL, src: "OUTPUT", comment: "", extra: "" },
+];
+
+/** The one-time setup commands (see IptablesRuleset.jumps). */
+export function iptablesJumps(): string[] {
+  const out = (["mangle", "nat", "filter"] as const).map((t) => `-t ${t} -N ${KUBE_PROXY_CANARY}`);
+  const created = new Set<string>();
+  for (const j of JUMP_CHAINS) {
+    if (!created.has(`${j.table}/${j.dst}`)) {
+      created.add(`${j.table}/${j.dst}`);
+      out.push(`-t ${j.table} -N ${j.dst}`);
+    }
+    const args = [j.extra, j.comment ? `-m comment --comment "${j.comment}"` : "", `-j ${j.dst}`].filter(Boolean).join(" ");
+    out.push(`-t ${j.table} -I ${j.src} ${args}`);
+  }
+  return out;
+}
+
+/** Split one `jumps` entry into argv for `iptables` (double quotes group words, as in a shell
+ * or in iptables-restore input). */
+export function iptablesArgv(line: string): string[] {
+  const argv: string[] = [];
+  const re = /"([^"]*)"|(\S+)/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) argv.push(m[1] ?? m[2]);
+  return argv;
+}
