@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <sys/mount.h>
 
 static int throw_errno(napi_env env, const char *what, int err) {
   char msg[768];
@@ -80,37 +79,41 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// createUtsNamespace(file, hostname): a new UTS namespace with that hostname, kept alive by a
-// bind mount on `file` (which must exist), as `unshare --uts=FILE hostname NAME` would do —
-// without two process executions per pod. The calling thread returns to its own namespace.
+// createUtsNamespace(hostname) -> fd: a new UTS namespace with that hostname, held open by
+// the returned (close-on-exec) descriptor — the namespace lives as long as the fd, so nothing
+// has to be mounted or unmounted. The calling thread returns to its own namespace.
 static napi_value create_uts_namespace(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 1;
+  napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char file[512], host[65];
-  size_t len, hlen;
-  if (argc < 2 ||
-      napi_get_value_string_utf8(env, argv[0], file, sizeof file, &len) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], host, sizeof host, &hlen) != napi_ok) {
-    napi_throw_type_error(env, NULL, "createUtsNamespace(file, hostname)");
+  char host[65];
+  size_t hlen;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hlen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "createUtsNamespace(hostname)");
     return NULL;
   }
   int self = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
   if (self < 0) { throw_errno(env, "open /proc/thread-self/ns/uts", errno); return NULL; }
   if (unshare(CLONE_NEWUTS) != 0) { int e = errno; close(self); throw_errno(env, "unshare(CLONE_NEWUTS)", e); return NULL; }
-  int err = 0;
+  int err = 0, fd = -1;
   const char *step = "sethostname";
   if (sethostname(host, hlen) != 0) err = errno;
-  if (!err && mount("/proc/thread-self/ns/uts", file, NULL, MS_BIND, NULL) != 0) { err = errno; step = "bind mount of the UTS namespace"; }
+  if (!err) {
+    fd = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { err = errno; step = "open the new UTS namespace"; }
+  }
   if (setns(self, CLONE_NEWUTS) != 0) {
     int e = errno;
     close(self);
+    if (fd >= 0) close(fd);
     throw_errno(env, "setns back to own UTS namespace", e);
     return NULL;
   }
   close(self);
   if (err) { throw_errno(env, step, err); return NULL; }
-  return NULL;
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
 }
 
 static napi_value init(napi_env env, napi_value exports) {

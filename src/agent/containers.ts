@@ -3,7 +3,7 @@
 // pod's network and UTS namespaces. restartPolicy with the kubelet's back-off (10 s doubling
 // to 5 min, reset after 10 min of running).
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, closeSync, mkdirSync, openSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, openSync, rmSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { constants as osConstants } from "node:os";
@@ -29,7 +29,7 @@ export function shouldRestart(policy: PodModel["restartPolicy"], exitCode: numbe
 
 type NativeNetns = {
   socketInNetns(ns: string, kind: "tcp" | "udp", address: string, port: number, backlog?: number): number;
-  createUtsNamespace(file: string, hostname: string): void;
+  createUtsNamespace(hostname: string): number;
 };
 let native: NativeNetns | undefined;
 export function nativeNetns(): NativeNetns {
@@ -235,11 +235,14 @@ export class PodRuntime {
   }
 }
 
-/** A UTS namespace with `hostname`, kept alive by a bind mount on `file`. */
+/** A UTS namespace with `hostname`, held open by this process; `file` becomes a symlink to
+ * /proc/<runtime pid>/fd/<fd>, so nsenter --uts=FILE (klab exec, containers) can join it. It
+ * vanishes with the runtime: nothing is mounted, nothing can be left behind. */
 export function createUtsFile(file: string, hostname: string): void {
   mkdirSync(dirname(file), { recursive: true });
-  closeSync(openSync(file, "a"));
-  nativeNetns().createUtsNamespace(file, hostname);
+  const fd = nativeNetns().createUtsNamespace(hostname);
+  rmSync(file, { force: true });
+  symlinkSync(`/proc/${process.pid}/fd/${fd}`, file);
 }
 
 export function writeAgentLog(path: string, line: string) {

@@ -134,9 +134,9 @@ export function buildProgram(): Command {
       const [{ renderPlan }, { planScript }] = await Promise.all([import("../plan/cluster.js"), import("../plan/script.js")]);
       out(planScript(renderPlan(m), [`from: ${files.join(" ")}`], [
         `\`klab up\` records state in /run/klab/${m.lab}/ first and starts the lab runtime (klab-agent ${m.lab}).`,
-        `The runtime creates each pod's sandbox UTS namespace (hostname = pod name, kept in`,
-        `/run/klab/${m.lab}/uts/NAMESPACE_POD, like \`unshare --uts=FILE hostname POD\`), and once these`,
-        `steps are applied runs ${containers} container(s) of ${m.pods.length} pod(s) inside their namespaces.`,
+        `The runtime creates each node's and pod's UTS namespace (hostname = its name; joinable with`,
+        `nsenter --uts=/run/klab/${m.lab}/uts/NAMESPACE_POD), and once these steps are applied runs`,
+        `${containers} container(s) of ${m.pods.length} pod(s) inside their namespaces.`,
       ]));
     });
 

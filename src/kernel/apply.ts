@@ -29,10 +29,12 @@ export function describeStep(step: Step): string {
 /** The bash text that runs a stage: each step a background job, its stderr and exit status
  * kept in DIR/N.err and DIR/N.rc. */
 export function stageScript(stage: Stage, dir: string, concurrency = STEP_CONCURRENCY): string {
-  const out = ["set -u"];
+  // A job pool: `wait -n` frees a slot as soon as any job ends.
+  const out = ["set -u", "running=0"];
   stage.steps.forEach((step, i) => {
+    out.push(`if (( running >= ${concurrency} )); then wait -n; running=$((running - 1)); fi`);
     out.push(`{ ${stepCommand(step)}\n} 2>"${dir}/${i}.err" || echo $? >"${dir}/${i}.rc" &`);
-    if ((i + 1) % concurrency === 0) out.push("wait");
+    out.push("running=$((running + 1))");
   });
   out.push("wait");
   return out.join("\n") + "\n";

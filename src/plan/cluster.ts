@@ -8,7 +8,8 @@ import type { Plan } from "./types.js";
 
 export const RUN_DIR = "/run/klab";
 export const labDir = (lab: string) => `${RUN_DIR}/${lab}`;
-/** A pod sandbox's UTS namespace, kept by a bind mount (the runtime creates it, not the plan). */
+/** A pod sandbox's UTS namespace: a symlink to the runtime's descriptor of it (the runtime
+ * creates it, not the plan). */
 export const utsFile = (lab: string, ns: string, pod: string) => `${labDir(lab)}/uts/${ns}_${pod}`;
 /** A node's or client's UTS namespace (hostname = its name), also made by the runtime. */
 export const hostUtsFile = (lab: string, host: string) => `${labDir(lab)}/uts/hosts/${host}`;

@@ -17,10 +17,11 @@
 //
 // Where this differs from kube-proxy 1.33, and why:
 // - Base-chain priorities: kube-proxy writes `priority dstnat-10` / `dstnat+10` / `dstnat` on
-//   the input, forward, output and nat-output hooks. nft 1.0.6 (Debian 12) only accepts the
-//   `dstnat` name on the prerouting hook ("invalid priority expression value in this
-//   context"), so we write the same values as numbers (-110, -90, -100); `dstnat` and
-//   `srcnat` stay where 1.0.6 takes them (nat-prerouting, nat-postrouting).
+//   every base chain. nft 1.0.6 (Debian 12) only accepts the `dstnat` name on the prerouting
+//   hook ("invalid priority expression value in this context" on input/forward/output), so
+//   there we write the same values as numbers (-110, -90, -100); the names stay where 1.0.6
+//   takes them (filter-prerouting `dstnat - 10`, nat-prerouting, nat-postrouting). The
+//   kernel holds the same priorities either way.
 // - The masquerade mark is written `0x4000` (kube-proxy formats `%#08x`: `0x004000`; nft
 //   lists both as `0x00004000`).
 // - `--nodeport-addresses` is kube-proxy's nftables default ("primary"): the node's own IP, so
@@ -172,7 +173,7 @@ const C = {
 // DNATPriority+10 for filter-output-post-dnat, DNATPriority / SNATPriority for nat.
 // Numbers where nft 1.0.6 refuses the `dstnat` name on that hook (see the header).
 const BASE_CHAINS: Array<{ name: string; base: BaseHook }> = [
-  { name: C.filterPrerouting, base: { type: "filter", hook: "prerouting", priority: "-110" } },
+  { name: C.filterPrerouting, base: { type: "filter", hook: "prerouting", priority: "dstnat - 10" } },
   { name: C.filterInput, base: { type: "filter", hook: "input", priority: "-110" } },
   { name: C.filterForward, base: { type: "filter", hook: "forward", priority: "-110" } },
   { name: C.filterOutput, base: { type: "filter", hook: "output", priority: "-110" } },
