@@ -29,7 +29,7 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 4) { napi_throw_type_error(env, NULL, "socketInNetns(nsPath, kind, address, port[, backlog])"); return NULL; }
-  char ns_path[512], kind[8], addr_s[64];
+  char ns_path[512], kind[16], addr_s[64];
   size_t len;
   int32_t port = 0, backlog = 511;
   if (napi_get_value_string_utf8(env, argv[0], ns_path, sizeof ns_path, &len) != napi_ok ||
@@ -40,8 +40,10 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (argc >= 5) napi_get_value_int32(env, argv[4], &backlog);
-  int is_tcp = strcmp(kind, "tcp") == 0;
-  if (!is_tcp && strcmp(kind, "udp") != 0) { napi_throw_type_error(env, NULL, "kind must be tcp or udp"); return NULL; }
+  // "tcp-client": an unbound TCP socket in the namespace, for the caller to connect (probes).
+  int is_client = strcmp(kind, "tcp-client") == 0;
+  int is_tcp = is_client || strcmp(kind, "tcp") == 0;
+  if (!is_tcp && strcmp(kind, "udp") != 0) { napi_throw_type_error(env, NULL, "kind must be tcp, udp or tcp-client"); return NULL; }
 
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
@@ -59,9 +61,9 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info) {
   int err = 0;
   const char *step = "socket";
   if (fd < 0) err = errno;
-  if (!err) { int one = 1; setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); }
-  if (!err && bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { err = errno; step = "bind"; }
-  if (!err && is_tcp && listen(fd, backlog) != 0) { err = errno; step = "listen"; }
+  if (!err && !is_client) { int one = 1; setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); }
+  if (!err && !is_client && bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { err = errno; step = "bind"; }
+  if (!err && is_tcp && !is_client && listen(fd, backlog) != 0) { err = errno; step = "listen"; }
 
   // Always return to our own namespace, whatever happened.
   if (setns(self, CLONE_NEWNET) != 0) {

@@ -11,6 +11,7 @@ import { nativeAddonPath } from "../paths.js";
 import type { ContainerModel, PodModel } from "../model/types.js";
 import { startNetexec } from "../workloads/netexec.js";
 import { startPause } from "../workloads/pause.js";
+import { Prober } from "./probes.js";
 
 type RunningWorkload = Awaited<ReturnType<typeof startPause>>;
 
@@ -28,7 +29,7 @@ export function shouldRestart(policy: PodModel["restartPolicy"], exitCode: numbe
 }
 
 type NativeNetns = {
-  socketInNetns(ns: string, kind: "tcp" | "udp", address: string, port: number, backlog?: number): number;
+  socketInNetns(ns: string, kind: "tcp" | "udp" | "tcp-client", address: string, port: number, backlog?: number): number;
   createUtsNamespace(hostname: string): number;
 };
 let native: NativeNetns | undefined;
@@ -41,6 +42,7 @@ export interface ContainerStatus {
   name: string;
   image: string;
   state: "waiting" | "running" | "terminated";
+  ready?: boolean;
   reason?: string;
   message?: string;
   exitCode?: number;
@@ -56,6 +58,10 @@ export interface PodRuntimeContext {
   utsFile: string;
   logDir: string;
   backoffInitialMs?: number;
+  /** The pod's node namespace (kubelet probes run from there). */
+  nodeNetns?: string;
+  /** Called when the pod's readiness may have changed. */
+  onChange?: () => void;
 }
 
 export { containerLogPath } from "../kernel/state.js";
@@ -123,10 +129,20 @@ export class ContainerRunner {
     }
   }
 
+  /** The container's readiness probe, started while it runs. */
+  prober?: Prober;
+
   private running() {
     this.runningSince = Date.now();
     this.status = { ...this.status, state: "running", reason: undefined, message: undefined, startedAt: new Date().toISOString(), exitCode: undefined };
     this.settle();
+    this.prober?.start();
+    this.ctx.onChange?.();
+  }
+
+  /** Ready: running, and its readiness probe (if any) passes. */
+  get ready(): boolean {
+    return this.status.state === "running" && (this.prober ? this.prober.ready : true);
   }
 
   private startProcess(argv: string[]) {
@@ -162,6 +178,7 @@ export class ContainerRunner {
   private async exited(code: number, signal: NodeJS.Signals | null) {
     if (this.status.state === "terminated") return;
     this.child = undefined;
+    this.prober?.stop();
     const w = this.workload;
     this.workload = undefined;
     if (w) await w.stop().catch(() => undefined);
@@ -176,6 +193,7 @@ export class ContainerRunner {
       pid: undefined,
     };
     this.settle();
+    this.ctx.onChange?.();
     this.scheduleRestart(code);
   }
 
@@ -196,6 +214,7 @@ export class ContainerRunner {
    * runtime is about to exit and the kernel closes their sockets. */
   async stop(exiting = false): Promise<void> {
     this.stopping = true;
+    this.prober?.stop();
     clearTimeout(this.restartTimer);
     const child = this.child;
     if (child?.pid && child.exitCode === null) {
@@ -214,6 +233,22 @@ export class PodRuntime {
   readonly containers: ContainerRunner[];
   constructor(readonly ctx: PodRuntimeContext) {
     this.containers = ctx.pod.containers.map((c) => new ContainerRunner(ctx, c));
+    ctx.pod.containers.forEach((c, i) => {
+      if (!c.readinessProbe || !ctx.nodeNetns) return;
+      const nodeNs = `/run/netns/${ctx.nodeNetns}`;
+      this.containers[i].prober = new Prober(c.readinessProbe, {
+        podIP: ctx.pod.ip,
+        nodeSocket: () => nativeNetns().socketInNetns(nodeNs, "tcp-client", "0.0.0.0", 0),
+        execPrefix: ["nsenter", `--uts=${ctx.utsFile}`, "--", "ip", "netns", "exec", ctx.pod.netns],
+      }, (ready) => {
+        console.log(`${new Date().toISOString()} readiness of ${ctx.pod.namespace}/${ctx.pod.name} container ${c.name}: ${ready ? "ready" : "not ready"}`);
+        ctx.onChange?.();
+      });
+    });
+  }
+
+  get ready(): boolean {
+    return this.containers.every((c) => c.ready);
   }
   /** The sandbox's UTS namespace: hostname = pod name, as a container runtime sets it. */
   createSandbox() {
@@ -229,9 +264,16 @@ export class PodRuntime {
   status() {
     const cs = this.containers.map((c) => c.status);
     const allRunning = cs.every((c) => c.state === "running");
+    const readyByName = new Map(this.containers.map((c) => [c.status.name, c.ready]));
     const allDone = cs.every((c) => c.state === "terminated" && !c.reason?.startsWith("CrashLoop"));
     const phase = allRunning ? "Running" : allDone ? (cs.every((c) => c.exitCode === 0) ? "Succeeded" : "Failed") : cs.some((c) => c.state === "running") ? "Running" : "Pending";
-    return { namespace: this.ctx.pod.namespace, name: this.ctx.pod.name, phase, ready: allRunning, containers: cs };
+    return {
+      namespace: this.ctx.pod.namespace,
+      name: this.ctx.pod.name,
+      phase,
+      ready: this.ready,
+      containers: cs.map((c) => ({ ...c, ready: readyByName.get(c.name) ?? false })),
+    };
   }
 }
 

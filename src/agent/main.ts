@@ -6,6 +6,9 @@ import { existsSync, rmSync } from "node:fs";
 import { hostUtsFile, networkReadyFile, utsFile } from "../plan/cluster.js";
 import { agentSocket, loadModel, logDir } from "../kernel/state.js";
 import { createUtsFile, PodRuntime } from "./containers.js";
+import { KubeProxy } from "./proxy.js";
+import { initialServices } from "../plan/proxy/node.js";
+import { resolveServices } from "../model/services.js";
 
 async function main() {
   const i = process.argv.indexOf("klab-agent");
@@ -16,14 +19,37 @@ async function main() {
     process.exit(2);
   }
   const backoff = process.env.KLAB_BACKOFF_INITIAL_MS ? Number(process.env.KLAB_BACKOFF_INITIAL_MS) : undefined;
-  const pods = model.pods.map(
-    (pod) => new PodRuntime({ lab, pod, utsFile: utsFile(lab, pod.namespace, pod.name), logDir: logDir(lab), backoffInitialMs: backoff }),
-  );
   let started = false;
+  const say = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+  // kube-proxy + endpoints controller: any readiness change re-resolves endpoints and syncs.
+  const proxy = new KubeProxy(model, initialServices(model), say);
+  let syncTimer: NodeJS.Timeout | undefined;
+  const byKey = new Map<string, PodRuntime>();
+  const currentServices = () => resolveServices(model.services, model.pods, (ns, name) => byKey.get(`${ns}/${name}`)?.ready ?? false);
+  const scheduleSync = () => {
+    // No Services, no kube-proxy rules: labs about pod networking stay free of them.
+    if (syncTimer || !started || model.services.length === 0) return;
+    syncTimer = setTimeout(() => {
+      syncTimer = undefined;
+      void proxy.sync(currentServices());
+    }, 10);
+  };
+  const pods = model.pods.map((pod) => {
+    const node = model.nodes.find((n) => n.name === pod.node)!;
+    const rt = new PodRuntime({
+      lab, pod, utsFile: utsFile(lab, pod.namespace, pod.name), logDir: logDir(lab), backoffInitialMs: backoff,
+      nodeNetns: node.netns, onChange: scheduleSync,
+    });
+    byKey.set(`${pod.namespace}/${pod.name}`, rt);
+    return rt;
+  });
   const sock = agentSocket(lab);
   rmSync(sock, { force: true });
   const server = createServer((req, res) => {
-    if (req.url === "/status") {
+    if (req.url === "/services") {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ mode: model.proxy.mode, services: currentServices() }));
+    } else if (req.url === "/status") {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ lab, pid: process.pid, started, rssBytes: process.memoryUsage().rss, pods: pods.map((p) => p.status()) }));
     } else {
@@ -53,6 +79,11 @@ async function main() {
   console.log(`${new Date().toISOString()} klab-agent: network ready, starting containers`);
   await Promise.all(pods.map((p) => p.start()));
   started = true;
+  // Readiness so far differs from the plan's assumption wherever a container failed: sync now.
+  if (model.services.length) {
+    await proxy.sync(currentServices());
+    setInterval(() => void proxy.sync(currentServices(), true), model.proxy.syncPeriodSeconds * 1000).unref();
+  }
   console.log(`${new Date().toISOString()} klab-agent: all pods started`);
 }
 

@@ -8,7 +8,8 @@ import { Command, CommanderError, Option } from "commander";
 import { initLog } from "../log.js";
 import { LabFileError } from "../spec/errors.js";
 import { hostUtsFile, utsFile } from "../plan/cluster.js";
-import { agentStatus, type AgentStatus } from "../kernel/agent-client.js";
+import { agentServices, agentStatus, type AgentStatus } from "../kernel/agent-client.js";
+import type { ServiceModel } from "../model/services.js";
 import { HostError, LabStateError, requireRoot, requireTools } from "../kernel/host.js";
 import { listNetns } from "../kernel/processes.js";
 import { containerLogPath, listLabs, loadModel, loadState, logDir } from "../kernel/state.js";
@@ -39,7 +40,8 @@ async function statusOf(lab: string): Promise<AgentStatus | undefined> {
 }
 
 function upSummary(m: ClusterModel, st: AgentStatus): string {
-  const notReady = st.pods.filter((p) => !p.ready);
+  // Pods whose containers are not running (not-yet-ready pods are normal: probes decide).
+  const notReady = st.pods.filter((p) => p.containers.some((c) => c.state !== "running"));
   const lines = [
     `lab ${m.lab} is up: ${m.nodes.length} node(s) (${m.mode}), ${m.pods.length} pod(s)${m.clients.length ? `, ${m.clients.length} client(s)` : ""}`,
   ];
@@ -175,8 +177,8 @@ export function buildProgram(): Command {
 
   program
     .command("get")
-    .description("list nodes or pods of a running lab")
-    .argument("<resource>", "nodes | pods")
+    .description("list nodes, pods, services or endpoints of a running lab")
+    .argument("<resource>", "nodes | pods | svc | endpoints | endpointslices, or several: svc,endpoints")
     .option("-n, --namespace <ns>", "namespace", "default")
     .option("-A, --all-namespaces", "pods of every namespace")
     .addOption(new Option("-o, --output <format>", "output format").choices(["wide", "json", "yaml"]))
@@ -185,9 +187,31 @@ export function buildProgram(): Command {
       const m = runningLab(o.lab);
       const state = loadState(m.lab);
       const st = await statusOf(m.lab);
-      const { listOutput, nodeObject, nodesTable, podObject, podsTable, statusByPod } = await views();
-      const kind = resource.toLowerCase();
-      if (["nodes", "node", "no"].includes(kind)) {
+      const { listOutput, nodeObject, nodesTable, podObject, podsTable, statusByPod, servicesTable, endpointsTable, serviceObject, endpointSliceObjects } = await views();
+      const kinds = resource.toLowerCase().split(",");
+      const many = kinds.length > 1;
+      for (const kind of kinds) {
+      if (many && kind !== kinds[0]) out("\n");
+      if (["services", "service", "svc", "endpoints", "endpoint", "ep", "endpointslices", "endpointslice"].includes(kind)) {
+        let services: ServiceModel[];
+        try {
+          services = (await agentServices(m.lab)).services;
+        } catch {
+          services = (await import("../plan/proxy/node.js")).initialServices(m);
+          process.stderr.write(`warning: the lab runtime is not answering; showing endpoints as planned, not live\n`);
+        }
+        services = services.filter((s) => o.allNamespaces || s.namespace === o.namespace);
+        const isSvc = kind.startsWith("s");
+        const isSlice = kind.startsWith("endpointslice");
+        if (o.output === "json" || o.output === "yaml") {
+          const items = isSvc ? services.map((s) => serviceObject(s, m.services.find((x) => x.namespace === s.namespace && x.name === s.name)))
+            : isSlice ? services.flatMap(endpointSliceObjects)
+            : services.map((s) => ({ apiVersion: "v1", kind: "Endpoints", metadata: { name: s.name, namespace: s.namespace }, subsets: [{ addresses: [...new Set(s.ports.flatMap((p) => (s.endpoints[p.name] ?? []).filter((e) => e.ready).map((e) => e.ip)))].map((ip) => ({ ip })), ports: s.ports.map((p) => ({ name: p.name || undefined, port: s.endpoints[p.name]?.[0]?.port, protocol: p.protocol })) }] }));
+          out(listOutput(items, o.output));
+        } else if (!services.length) out(`No resources found in ${o.namespace} namespace.\n`);
+        else out(isSvc ? servicesTable(services, m.services, { wide: o.output === "wide", allNamespaces: o.allNamespaces, createdAt: state?.createdAt })
+          : endpointsTable(services, { wide: o.output === "wide", allNamespaces: o.allNamespaces, createdAt: state?.createdAt }));
+      } else if (["nodes", "node", "no"].includes(kind)) {
         const existing = new Set(listNetns());
         const ready = new Set(m.nodes.filter((n) => existing.has(n.netns)).map((n) => n.name));
         if (o.output === "json" || o.output === "yaml") out(listOutput(m.nodes.map((n) => nodeObject(m, n, ready.has(n.name))), o.output));
@@ -204,7 +228,8 @@ export function buildProgram(): Command {
         }
         if (!st) process.stderr.write(`warning: the lab runtime is not answering; container states unknown (see /run/klab/${m.lab}/agent.log)\n`);
       } else {
-        throw new UsageError(`unknown resource type "${resource}"`, "klab get nodes | pods");
+        throw new UsageError(`unknown resource type "${kind}"`, "klab get nodes | pods | svc | endpoints | endpointslices (comma-separated for several)");
+      }
       }
     });
 

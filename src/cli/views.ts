@@ -2,6 +2,7 @@
 import { stringify } from "yaml";
 import type { ClusterModel, NodeModel, PodModel } from "../model/types.js";
 import type { AgentStatus, PodStatus } from "../kernel/agent-client.js";
+import type { ServiceModel, ServiceSpecModel } from "../model/services.js";
 
 export function table(rows: string[][]): string {
   if (!rows.length) return "";
@@ -34,7 +35,7 @@ export function podsTable(rows: PodRow[], opts: { wide?: boolean; allNamespaces?
   const head = [...(opts.allNamespaces ? ["NAMESPACE"] : []), "NAME", "READY", "STATUS", "RESTARTS", "AGE", ...(opts.wide ? ["IP", "NODE", "NETNS"] : [])];
   const body = rows.map(({ pod, status }) => {
     const cs = status?.containers ?? [];
-    const ready = cs.filter((c) => c.state === "running").length;
+    const ready = cs.filter((c) => c.ready ?? c.state === "running").length;
     const restarts = cs.reduce((n, c) => n + c.restartCount, 0);
     return [
       ...(opts.allNamespaces ? [pod.namespace] : []),
@@ -97,7 +98,7 @@ export function podObject(m: ClusterModel, pod: PodModel, status: PodStatus | un
       containerStatuses: (status?.containers ?? []).map((c) => ({
         name: c.name,
         image: c.image,
-        ready: c.state === "running",
+        ready: c.ready ?? c.state === "running",
         restartCount: c.restartCount,
         started: c.state === "running",
         state:
@@ -155,11 +156,83 @@ export function describePod(m: ClusterModel, pod: PodModel, st: PodStatus | unde
     if (cs?.startedAt) lines.push(kv("Started", cs.startedAt, "    "));
     if (cs?.exitCode !== undefined) lines.push(kv("Exit Code", String(cs.exitCode), "    "));
     if (cs?.message) lines.push(kv("Message", cs.message, "    "));
-    lines.push(kv("Ready", String(cs?.state === "running"), "    "));
+    lines.push(kv("Ready", String(cs?.ready ?? cs?.state === "running"), "    "));
+    if (c.readinessProbe) {
+      const p = c.readinessProbe;
+      const a = p.action.kind === "httpGet" ? `http-get http://:${p.action.port}${p.action.path}` : p.action.kind === "tcpSocket" ? `tcp-socket :${p.action.port}` : `exec [${p.action.command.join(" ")}]`;
+      lines.push(kv("Readiness", `${a} delay=${p.initialDelaySeconds}s timeout=${p.timeoutSeconds}s period=${p.periodSeconds}s #success=${p.successThreshold} #failure=${p.failureThreshold}`, "    "));
+    }
     lines.push(kv("Restart Count", String(cs?.restartCount ?? 0), "    "));
     if (Object.keys(c.env).length) lines.push("    Environment:", ...Object.entries(c.env).map(([k, v]) => `      ${k}: ${v}`));
   }
   return lines.join("\n") + "\n";
+}
+
+export function servicePorts(s: ServiceModel): string {
+  return s.ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ""}/${p.protocol}`).join(",") || "<none>";
+}
+
+export function servicesTable(services: ServiceModel[], specs: ServiceSpecModel[], opts: { wide?: boolean; allNamespaces?: boolean; createdAt?: string }): string {
+  const head = [...(opts.allNamespaces ? ["NAMESPACE"] : []), "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", ...(opts.wide ? ["SELECTOR"] : [])];
+  const rows = services.map((s) => {
+    const spec = specs.find((x) => x.namespace === s.namespace && x.name === s.name);
+    const ext = s.type === "ExternalName" ? s.externalName ?? "" : s.type === "LoadBalancer" ? s.loadBalancerIP ?? "<pending>" : "<none>";
+    const sel = spec?.selector ? Object.entries(spec.selector).map(([k, v]) => `${k}=${v}`).join(",") : "<none>";
+    return [...(opts.allNamespaces ? [s.namespace] : []), s.name, s.type, s.clusterIP ?? "None", ext, servicePorts(s), age(opts.createdAt), ...(opts.wide ? [sel] : [])];
+  });
+  return table([head, ...rows]);
+}
+
+/** Ready endpoints as kubectl prints them: ip:port, at most three, then "+ N more...". */
+export function endpointsText(s: ServiceModel): string {
+  const all = [...new Set(s.ports.flatMap((p) => (s.endpoints[p.name] ?? []).filter((e) => e.ready).map((e) => `${e.ip}:${e.port}`)))];
+  if (!all.length) return "<none>";
+  return all.slice(0, 3).join(",") + (all.length > 3 ? ` + ${all.length - 3} more...` : "");
+}
+
+export function endpointsTable(services: ServiceModel[], opts: { wide?: boolean; allNamespaces?: boolean; createdAt?: string }): string {
+  const head = [...(opts.allNamespaces ? ["NAMESPACE"] : []), "NAME", "ENDPOINTS", "AGE", ...(opts.wide ? ["NOT-READY"] : [])];
+  const rows = services.filter((s) => s.type !== "ExternalName").map((s) => {
+    const notReady = [...new Set(s.ports.flatMap((p) => (s.endpoints[p.name] ?? []).filter((e) => !e.ready).map((e) => `${e.ip}:${e.port}`)))];
+    return [...(opts.allNamespaces ? [s.namespace] : []), s.name, opts.wide ? [...new Set(s.ports.flatMap((p) => (s.endpoints[p.name] ?? []).filter((e) => e.ready).map((e) => `${e.ip}:${e.port}`)))].join(",") || "<none>" : endpointsText(s), age(opts.createdAt), ...(opts.wide ? [notReady.join(",") || "<none>"] : [])];
+  });
+  return table([head, ...rows]);
+}
+
+export function serviceObject(s: ServiceModel, spec: ServiceSpecModel | undefined) {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: s.name, namespace: s.namespace },
+    spec: {
+      type: s.type,
+      clusterIP: s.clusterIP ?? "None",
+      ...(s.clusterIP ? { clusterIPs: [s.clusterIP] } : {}),
+      ...(spec?.selector ? { selector: spec.selector } : {}),
+      ports: (spec?.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), protocol: p.protocol, port: p.port, targetPort: p.targetPort, ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
+      sessionAffinity: s.sessionAffinity,
+      ...(s.type === "NodePort" || s.type === "LoadBalancer" ? { externalTrafficPolicy: s.externalTrafficPolicy } : {}),
+      internalTrafficPolicy: s.internalTrafficPolicy,
+      ...(s.externalName ? { externalName: s.externalName } : {}),
+    },
+    status: { loadBalancer: s.loadBalancerIP ? { ingress: [{ ip: s.loadBalancerIP, ipMode: "VIP" }] } : {} },
+  };
+}
+
+export function endpointSliceObjects(s: ServiceModel) {
+  return s.ports.length === 0 ? [] : [{
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { name: `${s.name}-klab`, namespace: s.namespace, labels: { "kubernetes.io/service-name": s.name } },
+    addressType: "IPv4",
+    endpoints: [...new Map(s.ports.flatMap((p) => s.endpoints[p.name] ?? []).map((e) => [e.ip, e])).values()].map((e) => ({
+      addresses: [e.ip],
+      conditions: { ready: e.ready, serving: e.ready, terminating: false },
+      ...(e.node ? { nodeName: e.node } : {}),
+      ...(e.pod ? { targetRef: { kind: "Pod", namespace: e.pod.split("/")[0], name: e.pod.split("/")[1] } } : {}),
+    })),
+    ports: s.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), protocol: p.protocol, port: s.endpoints[p.name]?.[0]?.port ?? 0 })),
+  }];
 }
 
 export function statusByPod(status: AgentStatus | undefined): Map<string, PodStatus> {

@@ -2,6 +2,7 @@
 import { request } from "node:http";
 import { agentSocket } from "./state.js";
 import type { ContainerStatus } from "../agent/containers.js";
+import type { ServiceModel } from "../model/services.js";
 
 export interface PodStatus {
   namespace: string;
@@ -20,14 +21,23 @@ export interface AgentStatus {
 }
 
 export function agentStatus(lab: string, timeoutMs = 2000): Promise<AgentStatus> {
+  return agentGet<AgentStatus>(lab, "/status", timeoutMs);
+}
+
+export function agentServices(lab: string, timeoutMs = 2000): Promise<{ mode: string; services: ServiceModel[] }> {
+  return agentGet(lab, "/services", timeoutMs);
+}
+
+export function agentGet<T>(lab: string, path: string, timeoutMs = 2000, method = "GET"): Promise<T> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: agentSocket(lab), path: "/status", timeout: timeoutMs }, (res) => {
+    const req = request({ socketPath: agentSocket(lab), path, method, timeout: timeoutMs }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c) => (body += c));
       res.on("end", () => {
         try {
-          resolve(JSON.parse(body) as AgentStatus);
+          if ((res.statusCode ?? 500) >= 400) reject(new Error(JSON.parse(body).error ?? `runtime answered ${res.statusCode}`));
+          else resolve(JSON.parse(body) as T);
         } catch (e) {
           reject(e);
         }

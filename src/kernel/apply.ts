@@ -23,6 +23,7 @@ export function describeStep(step: Step): string {
     case "ip": return step.netns ? `ip batch in ${step.netns}` : "ip batch in the host namespace";
     case "bridge": return `bridge batch in ${step.netns}`;
     case "sysctl": return `sysctl in ${step.netns}`;
+    case "restore": return `${step.tool} in ${step.netns}`;
   }
 }
 

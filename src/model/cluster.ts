@@ -4,6 +4,8 @@ import { didYouMean, LabFileError, type SpecError } from "../spec/errors.js";
 import type { LoadedFiles, Path, Sourced } from "../spec/load.js";
 import type { CheckSpec, PodSpec } from "../spec/schema.js";
 import { resolveWorkload } from "./images.js";
+import { buildServiceSpecs, loadBalancerPool } from "./service-build.js";
+import type { ProbeSpec } from "../spec/schema.js";
 import {
   CLIENT_UNDERLAY_OFFSET,
   cidrContains,
@@ -43,6 +45,7 @@ import type {
   PodModel,
   PodSelection,
   Probe,
+  ProbeModel,
 } from "./types.js";
 
 export const BUILTIN_NAMESPACES = ["default", "kube-system"];
@@ -299,7 +302,8 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
     nextHost.set(nodeName, host + 1);
     const sub = parseCidr(node.podSubnet)!;
     const containers: ContainerModel[] = [];
-    for (const c of p.spec.containers) {
+    const podPorts = p.spec.containers.flatMap((c) => c.ports ?? []);
+    for (const [ci, c] of p.spec.containers.entries()) {
       const r = resolveWorkload(c.image, c.command, c.args);
       if (!r.ok) continue;
       containers.push({
@@ -309,6 +313,7 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
         env: Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ""])),
         ports: (c.ports ?? []).map((port) => ({ containerPort: port.containerPort, name: port.name, protocol: port.protocol })),
         workingDir: c.workingDir,
+        readinessProbe: c.readinessProbe ? probeModel(c.readinessProbe, podPorts, (path, msg, hint) => errors.push(p.at.src.error([...p.specPath, "containers", ci, "readinessProbe", ...path], msg, hint))) : undefined,
       });
     }
     pods.push({
@@ -339,6 +344,12 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
   clientEntries.forEach((e) => claim(clientNetns(labName, e.name), `client ${e.name}`, e.path));
   for (const p of pending) claim(podNetns(labName, p.namespace, p.name), `pod ${p.namespace}/${p.name}`, [...p.metaPath, "name"], p.at.src);
 
+  // ---- Services ----
+  const lbDef = underlay ? loadBalancerPool(lab.spec.loadBalancer.addresses, underlay) : { pool: [], bad: [] };
+  for (const b of lbDef.bad) errors.push(src.error(["spec", "loadBalancer", "addresses", ...(b.index >= 0 ? [b.index] : [])], b.message, "e.g. addresses: [192.168.56.240-192.168.56.250]"));
+  for (const ip of lbDef.pool) if (usedUnderlay.has(ip)) errors.push(src.error(["spec", "loadBalancer", "addresses"], `LoadBalancer address ${ip} is already used by ${usedUnderlay.get(ip)}`, "pick addresses nodes and clients do not use"));
+  const services = buildServiceSpecs(loaded, { serviceCIDR, underlay, namespaces, lbPool: lbDef.pool, usedUnderlay }, errors);
+
   const model: ClusterModel = {
     lab: labName,
     files: loaded.files,
@@ -354,6 +365,9 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
     clients,
     namespaces: [...namespaces].sort(),
     pods,
+    proxy: { mode: lab.spec.proxy.mode, ipvsScheduler: lab.spec.proxy.ipvs.scheduler, syncPeriodSeconds: lab.spec.proxy.syncPeriodSeconds },
+    lbPool: lbDef.pool,
+    services,
     checks: [],
   };
 
@@ -369,6 +383,37 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
 
   if (errors.length) throw new LabFileError(dedupe(errors));
   return model;
+}
+
+function probeModel(p: ProbeSpec, ports: { containerPort: number; name?: string }[], report: (path: Path, msg: string, hint?: string) => void): ProbeModel | undefined {
+  const actions = (["httpGet", "tcpSocket", "exec"] as const).filter((k) => p[k] !== undefined);
+  if (actions.length !== 1) {
+    report([], actions.length ? `a probe has exactly one handler, got ${actions.join(" and ")}` : "a probe needs a handler", "use one of httpGet, tcpSocket, exec");
+    return undefined;
+  }
+  const port = (v: number | string, path: Path): number | undefined => {
+    if (typeof v === "number") return v;
+    const found = ports.find((cp) => cp.name === v);
+    if (!found) report(path, `port name "${v}" is not a containerPort of this pod`, `ports: ${ports.map((cp) => cp.name ?? cp.containerPort).join(", ") || "none"}`);
+    return found?.containerPort;
+  };
+  let action: ProbeModel["action"] | undefined;
+  if (p.httpGet) {
+    const n = port(p.httpGet.port, ["httpGet", "port"]);
+    if (n) action = { kind: "httpGet", path: p.httpGet.path, port: n };
+  } else if (p.tcpSocket) {
+    const n = port(p.tcpSocket.port, ["tcpSocket", "port"]);
+    if (n) action = { kind: "tcpSocket", port: n };
+  } else if (p.exec) action = { kind: "exec", command: p.exec.command };
+  if (!action) return undefined;
+  return {
+    action,
+    initialDelaySeconds: p.initialDelaySeconds,
+    periodSeconds: p.periodSeconds,
+    timeoutSeconds: p.timeoutSeconds,
+    successThreshold: p.successThreshold,
+    failureThreshold: p.failureThreshold,
+  };
 }
 
 function dedupe(errors: SpecError[]): SpecError[] {

@@ -60,3 +60,103 @@ export interface ProxyNode {
 export function servicePortName(svc: Pick<ServiceModel, "namespace" | "name">, port: Pick<ServicePortModel, "name">): string {
   return `${svc.namespace}/${svc.name}${port.name ? `:${port.name}` : ""}`;
 }
+
+// ---- The static side: Services as declared, with addresses allocated ------------------------
+
+export interface ServiceSpecPort {
+  name: string;
+  protocol: Protocol;
+  port: number;
+  /** A number, or a container port name resolved per pod. */
+  targetPort: number | string;
+  nodePort?: number;
+}
+
+export interface ManualEndpoint {
+  ip: string;
+  nodeName?: string;
+  ready: boolean;
+  /** port name → port */
+  ports: Record<string, { port: number; protocol: Protocol }>;
+}
+
+export interface ServiceSpecModel {
+  namespace: string;
+  name: string;
+  type: ServiceType;
+  clusterIP: string | null;
+  externalName?: string;
+  selector?: Record<string, string>;
+  ports: ServiceSpecPort[];
+  sessionAffinity: "None" | "ClientIP";
+  affinityTimeoutSeconds: number;
+  externalTrafficPolicy: "Cluster" | "Local";
+  internalTrafficPolicy: "Cluster" | "Local";
+  publishNotReadyAddresses: boolean;
+  loadBalancerIP?: string;
+  /** From Endpoints/EndpointSlice objects, for Services without a selector. */
+  manualEndpoints?: ManualEndpoint[];
+}
+
+export interface PodForEndpoints {
+  namespace: string;
+  name: string;
+  ip: string;
+  node: string;
+  labels: Record<string, string>;
+  containers: { ports: { containerPort: number; name?: string; protocol: string }[] }[];
+}
+
+/** The endpoints controller + kube-proxy's view: Services with their endpoints, given which
+ * pods are ready (and which are gone: terminated pods are not in `pods`). */
+export function resolveServices(
+  specs: ServiceSpecModel[],
+  pods: PodForEndpoints[],
+  isReady: (namespace: string, name: string) => boolean,
+): ServiceModel[] {
+  return specs.map((s) => {
+    const endpoints: Record<string, EndpointModel[]> = {};
+    for (const port of s.ports) {
+      const list: EndpointModel[] = [];
+      if (s.selector) {
+        for (const pod of pods) {
+          if (pod.namespace !== s.namespace || !Object.entries(s.selector).every(([k, v]) => pod.labels[k] === v)) continue;
+          const target = resolveTargetPort(port, pod);
+          if (target === undefined) continue;
+          list.push({ ip: pod.ip, port: target, node: pod.node, pod: `${pod.namespace}/${pod.name}`, ready: isReady(pod.namespace, pod.name) });
+        }
+      } else {
+        for (const e of s.manualEndpoints ?? []) {
+          const p = e.ports[port.name] ?? (s.ports.length === 1 ? Object.values(e.ports)[0] : undefined);
+          if (p && p.protocol === port.protocol) list.push({ ip: e.ip, port: p.port, node: e.nodeName ?? "", pod: "", ready: e.ready });
+        }
+      }
+      endpoints[port.name] = list;
+    }
+    return {
+      namespace: s.namespace,
+      name: s.name,
+      type: s.type,
+      clusterIP: s.clusterIP,
+      externalName: s.externalName,
+      ports: s.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, nodePort: p.nodePort })),
+      sessionAffinity: s.sessionAffinity,
+      affinityTimeoutSeconds: s.affinityTimeoutSeconds,
+      externalTrafficPolicy: s.externalTrafficPolicy,
+      internalTrafficPolicy: s.internalTrafficPolicy,
+      publishNotReadyAddresses: s.publishNotReadyAddresses,
+      loadBalancerIP: s.loadBalancerIP,
+      endpoints,
+    };
+  });
+}
+
+/** targetPort → the pod's port: a number as is; a name via the pod's container ports. */
+export function resolveTargetPort(port: ServiceSpecPort, pod: PodForEndpoints): number | undefined {
+  if (typeof port.targetPort === "number") return port.targetPort;
+  for (const c of pod.containers) {
+    const cp = c.ports.find((p) => p.name === port.targetPort && p.protocol === port.protocol);
+    if (cp) return cp.containerPort;
+  }
+  return undefined;
+}

@@ -1,4 +1,5 @@
 // The pure cluster model: everything `up` needs, computed from the lab files alone.
+import type { ServiceSpecModel } from "./services.js";
 
 export type NetworkMode = "host-gw" | "vxlan";
 
@@ -35,6 +36,15 @@ export interface ContainerPortModel {
   protocol: "TCP" | "UDP" | "SCTP";
 }
 
+export interface ProbeModel {
+  action: { kind: "httpGet"; path: string; port: number } | { kind: "tcpSocket"; port: number } | { kind: "exec"; command: string[] };
+  initialDelaySeconds: number;
+  periodSeconds: number;
+  timeoutSeconds: number;
+  successThreshold: number;
+  failureThreshold: number;
+}
+
 export interface ContainerModel {
   name: string;
   image: string;
@@ -42,6 +52,7 @@ export interface ContainerModel {
   env: Record<string, string>;
   ports: ContainerPortModel[];
   workingDir?: string;
+  readinessProbe?: ProbeModel;
 }
 
 export interface PodModel {
@@ -102,6 +113,12 @@ export interface CheckModel {
   retries: number;
 }
 
+export interface ProxyConfig {
+  mode: "iptables" | "nftables" | "ipvs";
+  ipvsScheduler: string;
+  syncPeriodSeconds: number;
+}
+
 export interface ClusterModel {
   lab: string;
   files: string[];
@@ -118,5 +135,9 @@ export interface ClusterModel {
   clients: ClientModel[];
   namespaces: string[];
   pods: PodModel[];
+  proxy: ProxyConfig;
+  /** Addresses LoadBalancer Services get their ingress IP from (on the underlay). */
+  lbPool: string[];
+  services: ServiceSpecModel[];
   checks: CheckModel[];
 }

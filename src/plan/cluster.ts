@@ -3,6 +3,7 @@
 import type { ClusterModel } from "../model/types.js";
 import { nodeFdbSteps, nodeSteps } from "./cni/node.js";
 import { podSteps } from "./cni/pod.js";
+import { initialServices, proxySteps } from "./proxy/node.js";
 import { clientSteps, fabricSteps } from "./cni/underlay.js";
 import type { Plan } from "./types.js";
 
@@ -22,6 +23,7 @@ export function labNetnsNames(m: ClusterModel): string[] {
 }
 
 export function renderPlan(m: ClusterModel): Plan {
+  const services = initialServices(m);
   return {
     lab: m.lab,
     stages: [
@@ -34,6 +36,9 @@ export function renderPlan(m: ClusterModel): Plan {
         name: "nodes and clients",
         steps: [...m.nodes.flatMap((n) => nodeSteps(m, n)), ...m.clients.flatMap((c) => clientSteps(m, c))],
       },
+      ...(m.services.length
+        ? [{ name: `kube-proxy rules (${m.proxy.mode})`, steps: m.nodes.flatMap((n) => proxySteps(m, n, services)) }]
+        : []),
       {
         name: m.mode === "vxlan" ? "pod interfaces and VXLAN forwarding entries" : "pod interfaces",
         steps: [...m.nodes.flatMap((n) => nodeFdbSteps(m, n)), ...m.pods.flatMap((p) => podSteps(m, p))],

@@ -9,6 +9,8 @@ export function stepCommand(step: Step): string {
       return heredoc(step.netns ? `ip -n ${step.netns} -batch -` : `ip -batch -`, step.lines);
     case "bridge":
       return heredoc(`bridge -n ${step.netns} -batch -`, step.lines);
+    case "restore":
+      return heredoc(`ip netns exec ${step.netns} ${step.tool === "nft" ? "nft -f -" : "iptables-restore"}`, step.input.replace(/\n$/, "").split("\n"));
     case "sysctl":
       return `ip netns exec ${step.netns} sysctl -q -w ${step.values.map(([k, v]) => `${k}=${v}`).join(" ")}`;
   }

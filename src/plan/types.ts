@@ -7,7 +7,9 @@ export type Step =
   /** `bridge -n NETNS -batch -` (FDB entries, which `ip` cannot write). */
   | { kind: "bridge"; netns: string; lines: string[] }
   /** `ip netns exec NETNS sysctl -q -w k=v …`: per-namespace kernel settings. */
-  | { kind: "sysctl"; netns: string; values: [string, string][] };
+  | { kind: "sysctl"; netns: string; values: [string, string][] }
+  /** A whole ruleset loaded by one process in the namespace: iptables-restore or nft -f. */
+  | { kind: "restore"; netns: string; tool: "iptables-restore" | "nft"; input: string };
 
 export interface Stage {
   name: string;

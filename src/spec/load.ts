@@ -13,6 +13,9 @@ import {
   type LabObject,
   type NamespaceObject,
   type PodObject,
+  type ServiceObject,
+  type EndpointsObject,
+  type EndpointSliceObject,
 } from "./schema.js";
 
 export type Path = readonly (string | number)[];
@@ -80,6 +83,9 @@ export interface LoadedFiles {
   namespaces: Sourced<NamespaceObject>[];
   pods: Sourced<PodObject>[];
   deployments: Sourced<DeploymentObject>[];
+  services?: Sourced<ServiceObject>[];
+  endpoints?: Sourced<EndpointsObject>[];
+  endpointSlices?: Sourced<EndpointSliceObject>[];
   files: string[];
 }
 
@@ -162,6 +168,9 @@ export function loadText(file: string, text: string, out: LoadedFiles, errors: S
       case "Namespace": out.namespaces.push(sourced); break;
       case "Pod": out.pods.push(sourced); break;
       case "Deployment": out.deployments.push(sourced); break;
+      case "Service": (out.services ??= []).push(sourced); break;
+      case "Endpoints": (out.endpoints ??= []).push(sourced); break;
+      case "EndpointSlice": (out.endpointSlices ??= []).push(sourced); break;
     }
   }
 }

@@ -129,6 +129,20 @@ export const labSchema = z.strictObject({
           mtu: z.number().int().min(1280).max(9000).default(1500),
         })
         .prefault({}),
+      proxy: z
+        .strictObject({
+          mode: z.enum(["iptables", "nftables", "ipvs"]).default("iptables"),
+          ipvs: z.strictObject({ scheduler: z.enum(["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"]).default("rr") }).prefault({}),
+          /** Seconds between full resyncs that repair drift (kube-proxy's --iptables-sync-period). */
+          syncPeriodSeconds: z.number().int().min(1).max(3600).default(30),
+        })
+        .prefault({}),
+      loadBalancer: z
+        .strictObject({
+          /** Addresses for LoadBalancer Services: IPs, "a.b.c.d-e.f.g.h" ranges or CIDRs on the underlay. */
+          addresses: z.array(z.string().min(1)).min(1).optional(),
+        })
+        .prefault({}),
       clients: z
         .union([z.number().int().min(0).max(16), z.array(clientEntry).max(16)], {
           error: "expected a client count (0-16) or a list of clients like [{name: client1}]",
@@ -160,6 +174,20 @@ const envVar = z.strictObject({
 
 const ignored = z.unknown().optional();
 
+const intOrString = z.union([z.number().int().min(1).max(65535), z.string().min(1)]);
+
+export const probeSchema = z.strictObject({
+  httpGet: z.strictObject({ path: z.string().default("/"), port: intOrString, host: z.string().optional(), scheme: z.enum(["HTTP"]).default("HTTP"), httpHeaders: ignored }).optional(),
+  tcpSocket: z.strictObject({ port: intOrString, host: z.string().optional() }).optional(),
+  exec: z.strictObject({ command: z.array(z.string()).min(1) }).optional(),
+  initialDelaySeconds: z.number().int().min(0).default(0),
+  periodSeconds: z.number().min(0.1).default(10),
+  timeoutSeconds: z.number().min(0.1).default(1),
+  successThreshold: z.number().int().min(1).default(1),
+  failureThreshold: z.number().int().min(1).default(3),
+  terminationGracePeriodSeconds: ignored,
+});
+
 export const containerSchema = z.strictObject({
   name: dnsLabel("a container name"),
   image: z.string().min(1),
@@ -172,7 +200,7 @@ export const containerSchema = z.strictObject({
   imagePullPolicy: ignored,
   resources: ignored,
   securityContext: ignored,
-  readinessProbe: ignored,
+  readinessProbe: probeSchema.optional(),
   livenessProbe: ignored,
   startupProbe: ignored,
   volumeMounts: ignored,
@@ -242,12 +270,76 @@ export const namespaceSchema = z.strictObject({
   }),
 });
 
+const servicePort = z.strictObject({
+  name: z.string().max(15).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: "a port name must be lowercase alphanumerics and '-' (at most 15)" }).optional(),
+  protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP"),
+  port: z.number().int().min(1).max(65535),
+  targetPort: intOrString.optional(),
+  nodePort: z.number().int().optional(),
+  appProtocol: ignored,
+});
+
+export const serviceSchema = z.strictObject({
+  apiVersion: z.literal("v1", { error: 'expected apiVersion "v1" for kind Service' }),
+  kind: z.literal("Service"),
+  metadata: objectMeta,
+  spec: z.strictObject({
+    type: z.enum(["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]).default("ClusterIP"),
+    selector: labels.optional(),
+    ports: z.array(servicePort).default([]),
+    clusterIP: z.string().optional(),
+    clusterIPs: z.array(z.string()).optional(),
+    externalName: z.string().optional(),
+    sessionAffinity: z.enum(["None", "ClientIP"]).default("None"),
+    sessionAffinityConfig: z.strictObject({ clientIP: z.strictObject({ timeoutSeconds: z.number().int().min(1).max(86400).default(10800) }).prefault({}) }).optional(),
+    externalTrafficPolicy: z.enum(["Cluster", "Local"]).optional(),
+    internalTrafficPolicy: z.enum(["Cluster", "Local"]).default("Cluster"),
+    publishNotReadyAddresses: z.boolean().default(false),
+    loadBalancerIP: z.string().optional(),
+    ipFamilies: ignored,
+    ipFamilyPolicy: ignored,
+    allocateLoadBalancerNodePorts: ignored,
+    loadBalancerClass: ignored,
+  }),
+});
+
+const endpointAddress = z.strictObject({ ip: z.string(), hostname: z.string().optional(), nodeName: z.string().optional(), targetRef: ignored });
+export const endpointsSchema = z.strictObject({
+  apiVersion: z.literal("v1", { error: 'expected apiVersion "v1" for kind Endpoints' }),
+  kind: z.literal("Endpoints"),
+  metadata: objectMeta,
+  subsets: z.array(z.strictObject({
+    addresses: z.array(endpointAddress).default([]),
+    notReadyAddresses: z.array(endpointAddress).default([]),
+    ports: z.array(z.strictObject({ name: z.string().optional(), port: z.number().int().min(1).max(65535), protocol: z.enum(["TCP", "UDP"]).default("TCP"), appProtocol: ignored })).default([]),
+  })).default([]),
+});
+
+export const endpointSliceSchema = z.strictObject({
+  apiVersion: z.literal("discovery.k8s.io/v1", { error: 'expected apiVersion "discovery.k8s.io/v1" for kind EndpointSlice' }),
+  kind: z.literal("EndpointSlice"),
+  metadata: objectMeta,
+  addressType: z.enum(["IPv4"]),
+  endpoints: z.array(z.strictObject({
+    addresses: z.array(z.string()).min(1),
+    conditions: z.strictObject({ ready: z.boolean().optional(), serving: z.boolean().optional(), terminating: z.boolean().optional() }).prefault({}),
+    nodeName: z.string().optional(),
+    hostname: z.string().optional(),
+    targetRef: ignored,
+    zone: ignored,
+  })).default([]),
+  ports: z.array(z.strictObject({ name: z.string().optional(), port: z.number().int().min(1).max(65535), protocol: z.enum(["TCP", "UDP"]).default("TCP"), appProtocol: ignored })).default([]),
+});
+
 /** The kinds a lab file may hold, keyed by `kind`. */
 export const kindSchemas = {
   Lab: labSchema,
   Namespace: namespaceSchema,
   Pod: podSchema,
   Deployment: deploymentSchema,
+  Service: serviceSchema,
+  Endpoints: endpointsSchema,
+  EndpointSlice: endpointSliceSchema,
 } as const;
 export type KnownKind = keyof typeof kindSchemas;
 
@@ -258,6 +350,10 @@ export type NamespaceObject = z.output<typeof namespaceSchema>;
 export type ContainerSpec = z.output<typeof containerSchema>;
 export type PodSpec = z.output<typeof podSpecSchema>;
 export type CheckSpec = z.output<typeof checkSchema>;
+export type ServiceObject = z.output<typeof serviceSchema>;
+export type EndpointsObject = z.output<typeof endpointsSchema>;
+export type EndpointSliceObject = z.output<typeof endpointSliceSchema>;
+export type ProbeSpec = z.output<typeof probeSchema>;
 
 /** JSON Schema for editors (yaml-language-server), one branch per kind. */
 export function labFileJsonSchema(): Record<string, unknown> {

@@ -51,7 +51,7 @@ t.test("get, describe, exec, logs on a live lab", { skip: skipKernel }, async (t
   t.match(wide, /shop\s+web\s+2\/2\s+Running\s+0\s+\S+\s+10\.244\.1\.2\s+node2/);
   t.match(klab(["get", "--lab", LAB, "pods"]).stdout, /No resources found in default namespace/);
   t.match(klab(["get", "--lab", LAB, "nodes"]).stdout, /node2\s+Ready\s+<none>\s+\S+\s+192\.168\.56\.12\s+10\.244\.1\.0\/24/);
-  t.equal(klab(["get", "--lab", LAB, "services"]).code, 2, "unknown resource is a usage error");
+  t.equal(klab(["get", "--lab", LAB, "widgets"]).code, 2, "unknown resource is a usage error");
 
   const desc = klab(["describe", "--lab", LAB, "pod", "web", "-n", "shop"]).stdout;
   t.match(desc, /Node:\s+node2\/192\.168\.56\.12/);

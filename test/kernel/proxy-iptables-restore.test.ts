@@ -11,9 +11,9 @@ import { isRoot } from "../lib/kernel.js";
 import { chainsOf, iptablesArgv, renderIptables, renderIptablesPartial, restoreText } from "../../src/plan/proxy/iptables.js";
 import { fixtureServices, fixtureServicesNext, NEXT_CHANGED, NODES } from "../lib/proxy-fixture.js";
 
-
 /** A subtest's `t` (tap exports no plain name for it). */
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
+
 const haveIptables = spawnSync("iptables-restore", ["--version"]).status === 0 && spawnSync("iptables-save", ["--version"]).status === 0;
 const skip = !isRoot ? "needs root (network namespaces, iptables-restore)" : !haveIptables ? "iptables-restore/iptables-save not installed" : false;
 

@@ -4,6 +4,7 @@
 import type { ClusterModel, NodeModel, PodModel } from "../../model/types.js";
 import type { Step } from "../types.js";
 import { underlayAddressLines } from "./underlay.js";
+import { proxySysctls } from "../proxy/node.js";
 
 export const NODE_SYSCTLS: [string, string][] = [
   ["net.ipv4.ip_forward", "1"],
@@ -20,7 +21,7 @@ export function nodeSteps(m: ClusterModel, node: NodeModel): Step[] {
     `link set cni0 up`,
   ];
   for (const pod of m.pods.filter((p) => p.node === node.name)) lines.push(...podVethLines(m, pod));
-  const steps: Step[] = [{ kind: "sysctl", netns: node.netns, values: NODE_SYSCTLS }];
+  const steps: Step[] = [{ kind: "sysctl", netns: node.netns, values: [...NODE_SYSCTLS, ...proxySysctls(m)] }];
   const peers = m.nodes.filter((n) => n.name !== node.name);
   if (m.mode === "host-gw") {
     for (const peer of peers) lines.push(`route add ${peer.podSubnet} via ${peer.underlayIP} dev eth0`);
@@ -42,6 +43,8 @@ export function podVethLines(m: ClusterModel, pod: PodModel): string[] {
   return [
     `link add ${pod.hostVeth} mtu ${m.podMTU} type veth peer name eth0 mtu ${m.podMTU} netns ${pod.netns}`,
     `link set ${pod.hostVeth} master cni0`,
+    // hairpin: a pod reaching itself through its Service comes back out the port it went in
+    `link set ${pod.hostVeth} type bridge_slave hairpin on`,
     `link set ${pod.hostVeth} up`,
   ];
 }

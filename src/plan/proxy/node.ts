@@ -1,0 +1,64 @@
+// A node's kube-proxy in the plan: the rules `up` loads once into a fresh node namespace
+// (the runtime keeps them in sync afterwards), and the sysctls the mode needs.
+import type { ClusterModel, NodeModel } from "../../model/types.js";
+import { resolveServices, type ProxyNode, type ServiceModel } from "../../model/services.js";
+import type { Step } from "../types.js";
+import { iptablesJumps, renderIptables, type IptablesRuleset } from "./iptables.js";
+import { renderNftables } from "./nftables.js";
+
+export function proxyNode(m: ClusterModel, node: NodeModel): ProxyNode {
+  return { name: node.name, ip: node.underlayIP, clusterCIDR: m.podCIDR };
+}
+
+/** Services as kube-proxy sees them when the lab comes up: pods without a readinessProbe count
+ * as ready, pods with one start unready (the runtime's probes decide after that). */
+export function initialServices(m: ClusterModel): ServiceModel[] {
+  const probed = new Set(m.pods.filter((p) => p.containers.some((c) => c.readinessProbe)).map((p) => `${p.namespace}/${p.name}`));
+  return resolveServices(m.services, m.pods, (ns, name) => !probed.has(`${ns}/${name}`));
+}
+
+/** The jumps from the built-in chains plus the full ruleset, as ONE iptables-restore input
+ * for a fresh namespace (built-in chains get `-I` lines, as `iptables -I` would). */
+export function initialIptablesRestore(r: IptablesRuleset): string {
+  const blocks = new Map<string, string[]>();
+  const jumpsByTable = new Map<string, { chains: string[]; inserts: string[] }>();
+  for (const line of iptablesJumps()) {
+    const m = /^-t (\S+) (-N|-I) (.*)$/.exec(line)!;
+    const j = jumpsByTable.get(m[1]) ?? { chains: [], inserts: [] };
+    if (m[2] === "-N") j.chains.push(m[3]);
+    else j.inserts.push(`-I ${m[3]}`);
+    jumpsByTable.set(m[1], j);
+  }
+  let table = "";
+  for (const line of (r.filter + r.nat).split("\n")) {
+    if (line.startsWith("*")) table = line.slice(1);
+    else if (line && line !== "COMMIT") blocks.set(table, [...(blocks.get(table) ?? []), line]);
+  }
+  const out: string[] = [];
+  for (const t of ["mangle", "filter", "nat"]) {
+    const body = blocks.get(t) ?? [];
+    const j = jumpsByTable.get(t) ?? { chains: [], inserts: [] };
+    const declared = new Set(body.filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]));
+    const decl = [...body.filter((l) => l.startsWith(":")), ...j.chains.filter((c) => !declared.has(c)).map((c) => `:${c} - [0:0]`)];
+    if (!decl.length && !j.inserts.length) continue;
+    out.push(`*${t}`, ...decl, ...body.filter((l) => !l.startsWith(":")), ...j.inserts, "COMMIT");
+  }
+  return out.join("\n") + "\n";
+}
+
+export function proxySysctls(m: ClusterModel): [string, string][] {
+  // kube-proxy (iptables mode) sets route_localnet so NodePorts answer on 127.0.0.1.
+  return m.proxy.mode === "iptables" ? [["net.ipv4.conf.all.route_localnet", "1"]] : [];
+}
+
+export function proxySteps(m: ClusterModel, node: NodeModel, services = initialServices(m)): Step[] {
+  const pn = proxyNode(m, node);
+  switch (m.proxy.mode) {
+    case "iptables":
+      return [{ kind: "restore", netns: node.netns, tool: "iptables-restore", input: initialIptablesRestore(renderIptables(pn, services)) }];
+    case "nftables":
+      return [{ kind: "restore", netns: node.netns, tool: "nft", input: renderNftables(pn, services) }];
+    case "ipvs":
+      return []; // refused by the host check on kernels without ip_vs; rendered by the IPVS renderer
+  }
+}
