@@ -17,6 +17,8 @@ export function endpointName(e: Endpoint): string {
     case "node": return `node/${e.name}`;
     case "client": return `client/${e.name}`;
     case "ip": return e.ip;
+    case "svc": return `svc/${e.namespace}/${e.name}`;
+    case "lb": return `lb/${e.namespace}/${e.name}`;
   }
 }
 
@@ -25,7 +27,7 @@ export function endpointNetns(m: ClusterModel, e: Endpoint): string {
     case "pod": return m.pods.find((p) => p.namespace === e.namespace && p.name === e.name)!.netns;
     case "node": return m.nodes.find((n) => n.name === e.name)!.netns;
     case "client": return m.clients.find((c) => c.name === e.name)!.netns;
-    case "ip": throw new Error("an address has no namespace");
+    default: throw new Error(`${endpointName(e)} is an address, not a place to run a probe from`);
   }
 }
 
@@ -35,12 +37,32 @@ export function endpointIP(m: ClusterModel, e: Endpoint): string {
     case "node": return m.nodes.find((n) => n.name === e.name)!.underlayIP;
     case "client": return m.clients.find((c) => c.name === e.name)!.underlayIP;
     case "ip": return e.ip;
+    case "svc": return m.services.find((s) => s.namespace === e.namespace && s.name === e.name)!.clusterIP!;
+    case "lb": return m.services.find((s) => s.namespace === e.namespace && s.name === e.name)!.loadBalancerIP!;
   }
 }
 
-/** `http://{pod/default/web}:8080/` → `http://10.244.1.2:8080/`. */
-export function expandUrl(m: ClusterModel, url: string, resolve: (text: string) => Endpoint): string {
-  return url.replace(/\{([^}]*)\}/g, (_, ref: string) => endpointIP(m, resolve(ref)));
+/** `http://{pod/default/web}:8080/` → `http://10.244.1.2:8080/`; `{nodeport/ns/svc}` → its nodePort. */
+export function expandUrl(m: ClusterModel, url: string, resolve: (text: string) => Endpoint, nodePort?: (text: string) => number): string {
+  return url.replace(/\{([^}]*)\}/g, (_, ref: string) => (ref.startsWith("nodeport/") && nodePort ? String(nodePort(ref)) : endpointIP(m, resolve(ref))));
+}
+
+/** N requests on fresh connections (Connection: close), one curl process: the bodies, one per line. */
+export function distributionArgv(url: string, requests: number, timeoutMs: number): string[] {
+  return ["curl", "-sS", "--max-time", String((timeoutMs / 1000) * Math.min(requests, 10)), "--connect-timeout", String(timeoutMs / 1000),
+    "-H", "Connection: close", "-w", "\\n", ...Array.from({ length: requests }, () => url)];
+}
+
+export function judgeDistribution(d: { requests: number; atLeast?: number; atMost?: number }, stdout: string, stderr: string, exitCode: number): Outcome {
+  const bodies = stdout.split("\n").slice(0, d.requests).map((b) => b.trim()).filter(Boolean);
+  const counts = new Map<string, number>();
+  for (const b of bodies) counts.set(b, (counts.get(b) ?? 0) + 1);
+  const spread = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([b, n]) => `${shorten(b, 24)}×${n}`).join(", ");
+  const observed = `${bodies.length}/${d.requests} answered by ${counts.size} distinct: ${spread || "none"}`;
+  if (bodies.length < d.requests) return { ok: false, observed, mismatch: `only ${bodies.length} of ${d.requests} requests answered${exitCode ? ` (${curlError(stderr, exitCode)})` : ""}` };
+  if (d.atLeast !== undefined && counts.size < d.atLeast) return { ok: false, observed, mismatch: `expected at least ${d.atLeast} distinct responses, got ${counts.size}` };
+  if (d.atMost !== undefined && counts.size > d.atMost) return { ok: false, observed, mismatch: `expected at most ${d.atMost} distinct responses, got ${counts.size}` };
+  return { ok: true, observed };
 }
 
 export const secs = (ms: number) => Math.max(1, Math.ceil(ms / 1000));

@@ -2,10 +2,12 @@
 // while it has not yet met a `succeed` expectation; `fail` expectations get a single attempt
 // (the isolation must hold on the first try).
 import { run, parallel } from "../kernel/exec.js";
-import { parseEndpoint, selectPods } from "../model/cluster.js";
+import { parseEndpoint, resolveNodePort, selectPods } from "../model/cluster.js";
 import type { CheckModel, ClusterModel, Endpoint, PodModel } from "../model/types.js";
 import {
   curlArgv,
+  distributionArgv,
+  judgeDistribution,
   endpointIP,
   endpointName,
   endpointNetns,
@@ -50,7 +52,8 @@ export function describeProbe(m: ClusterModel, c: CheckModel): string {
     case "tcp": return `tcp ${name(p.target)}:${p.port}`;
     case "udp": return `udp ${name(p.target)}:${p.port} "${p.send}"`;
     case "http": {
-      try { return `${p.method} ${expandUrl(m, p.url, resolver(m))}`; } catch { return `${p.method} ${p.url}`; }
+      const what = p.distribution ? `${p.distribution.requests}× ` : "";
+      try { return `${what}${p.method} ${expandUrl(m, p.url, resolver(m), nodePorts(m))}`; } catch { return `${what}${p.method} ${p.url}`; }
     }
     case "matrix": return `matrix ${p.protocol}${p.port ? `:${p.port}` : ""}`;
   }
@@ -59,6 +62,12 @@ export function describeProbe(m: ClusterModel, c: CheckModel): string {
 async function inNetns(netns: string, argv: string[], input?: string, timeoutMs?: number) {
   return run("ip", ["netns", "exec", netns, ...argv], { reject: false, input, timeoutMs });
 }
+
+const nodePorts = (m: ClusterModel) => (text: string): number => {
+  const r = resolveNodePort(text, m);
+  if (!r.ok) throw new Error(r.error);
+  return r.port;
+};
 
 const resolver = (m: ClusterModel) => (text: string): Endpoint => {
   const r = parseEndpoint(text, m);
@@ -76,7 +85,11 @@ async function attempt(m: ClusterModel, c: CheckModel, from: Endpoint): Promise<
       return parsePing(r.stdout, r.exitCode);
     }
     case "http": {
-      const url = expandUrl(m, p.url, resolver(m));
+      const url = expandUrl(m, p.url, resolver(m), nodePorts(m));
+      if (p.distribution) {
+        const r = await inNetns(ns, distributionArgv(url, p.distribution.requests, c.timeoutMs), undefined, hard * p.distribution.requests);
+        return judgeDistribution(p.distribution, r.stdout, r.stderr, r.exitCode);
+      }
       const r = await inNetns(ns, curlArgv(url, p.method, c.timeoutMs), undefined, hard);
       return judgeHttp(p, r.stdout, r.stderr, r.exitCode);
     }

@@ -447,7 +447,7 @@ export function parseDurationMs(d: number | string | undefined, fallback: number
 type Report = (path: Path, message: string, hint?: string) => void;
 
 const SOURCE_FORMS = "pod/NAMESPACE/NAME, pod/NAME (namespace default), node/NAME or client/NAME";
-const ENDPOINT_FORMS = `${SOURCE_FORMS.replace(" or ", ", ")} or an IPv4 address`;
+const ENDPOINT_FORMS = `${SOURCE_FORMS.replace(" or ", ", ")}, svc/NAMESPACE/NAME (cluster IP), lb/NAMESPACE/NAME (LoadBalancer IP) or an IPv4 address`;
 
 export function parseEndpoint(text: string, model: ClusterModel): { ok: true; endpoint: Endpoint } | { ok: false; error: string; hint: string } {
   const parts = text.split("/");
@@ -475,16 +475,47 @@ export function parseEndpoint(text: string, model: ClusterModel): { ok: true; en
     }
     return { ok: true, endpoint: { kind, name: rest[0] } };
   }
+  if (kind === "svc" || kind === "lb" || kind === "nodeport") {
+    const [ns, name] = rest.length === 1 ? ["default", rest[0]] : rest;
+    if (rest.length > 2 || !name) return bad(`"${text}" is not a Service reference`, `e.g. ${kind}/default/web`);
+    const svc = model.services.find((s) => s.namespace === ns && s.name === name);
+    if (!svc) {
+      const near = didYouMean(`${ns}/${name}`, model.services.map((s) => `${s.namespace}/${s.name}`));
+      return bad(`Service ${ns}/${name} does not exist`, near ? `did you mean ${kind}/${near}?` : `Services: ${model.services.map((s) => `${s.namespace}/${s.name}`).join(", ") || "none"}`);
+    }
+    if (kind === "svc" && !svc.clusterIP) return bad(`Service ${ns}/${name} has no cluster IP (headless or ExternalName)`, "target its pods instead");
+    if (kind === "lb" && !svc.loadBalancerIP) return bad(`Service ${ns}/${name} is not a LoadBalancer with an address`, "use type: LoadBalancer");
+    if (kind === "nodeport") return bad(`nodeport/${ns}/${name} is a port, not an address`, "use it as {nodeport/NS/NAME} in an http url, or write NODE:PORT");
+    return { ok: true, endpoint: { kind, namespace: ns, name } };
+  }
   return bad(`unknown endpoint kind "${kind}"`);
+}
+
+/** The nodePort of a Service's port (`nodeport/NS/NAME[:portname]`), for http URLs. */
+export function resolveNodePort(text: string, model: ClusterModel): { ok: true; port: number } | { ok: false; error: string; hint: string } {
+  const m = /^nodeport\/(?:([^/:]+)\/)?([^/:]+)(?::(.+))?$/.exec(text);
+  if (!m) return { ok: false, error: `"${text}" is not a nodePort reference`, hint: "e.g. {nodeport/default/web} or {nodeport/default/web:http}" };
+  const [, ns = "default", name, portName] = m;
+  const svc = model.services.find((s) => s.namespace === ns && s.name === name);
+  const port = svc?.ports.find((p) => (portName ? p.name === portName || String(p.port) === portName : true));
+  if (!svc || !port?.nodePort) return { ok: false, error: `no nodePort for ${text.slice(9)}`, hint: "the Service must be type NodePort or LoadBalancer" };
+  return { ok: true, port: port.nodePort };
 }
 
 function parseHostPort(text: string, model: ClusterModel): { ok: true; endpoint: Endpoint; port: number } | { ok: false; error: string; hint: string } {
   const i = text.lastIndexOf(":");
   if (i < 0) return { ok: false, error: `"${text}" has no port`, hint: `write TARGET:PORT, e.g. pod/default/web:8080` };
-  const port = Number(text.slice(i + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, error: `"${text.slice(i + 1)}" is not a port (1-65535)`, hint: "e.g. pod/default/web:8080" };
   const ep = parseEndpoint(text.slice(0, i), model);
-  return ep.ok ? { ok: true, endpoint: ep.endpoint, port } : ep;
+  if (!ep.ok) return ep;
+  let port = Number(text.slice(i + 1));
+  const e = ep.endpoint;
+  if (!Number.isInteger(port) && (e.kind === "svc" || e.kind === "lb")) {
+    // A Service port by name, as kubectl port-forward svc/web :http would take it.
+    const svc = model.services.find((s) => s.namespace === e.namespace && s.name === e.name)!;
+    port = svc.ports.find((p) => p.name === text.slice(i + 1))?.port ?? NaN;
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, error: `"${text.slice(i + 1)}" is not a port (1-65535) or a port name of the Service`, hint: "e.g. pod/default/web:8080 or svc/default/web:http" };
+  return { ok: true, endpoint: ep.endpoint, port };
 }
 
 function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckModel | null {
@@ -503,7 +534,7 @@ function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckM
     }
     const f = parseEndpoint(c.from, model);
     if (!f.ok) { report(["from"], f.error, f.hint); ok = false; }
-    else if (f.endpoint.kind === "ip") { report(["from"], "a probe runs from a pod, node or client, not an address", SOURCE_FORMS); ok = false; }
+    else if (f.endpoint.kind === "ip" || f.endpoint.kind === "svc" || f.endpoint.kind === "lb") { report(["from"], "a probe runs from a pod, node or client, not an address", SOURCE_FORMS); ok = false; }
     else from = f.endpoint;
   } else if (c.from) {
     report(["from"], "a matrix check takes its sources from matrix.from", "remove `from`");
@@ -526,7 +557,7 @@ function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckM
     const h = c.http;
     let urlOk = true;
     for (const m of h.url.matchAll(/\{([^}]*)\}/g)) {
-      const t = parseEndpoint(m[1], model);
+      const t = m[1].startsWith("nodeport/") ? resolveNodePort(m[1], model) : parseEndpoint(m[1], model);
       if (!t.ok) { report(["http", "url"], `in {${m[1]}}: ${t.error}`, t.hint); urlOk = false; }
     }
     const probeUrl = h.url.replace(/\{[^}]*\}/g, "placeholder");
@@ -540,7 +571,11 @@ function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckM
     if (h.bodyMatches !== undefined) {
       try { new RegExp(h.bodyMatches); } catch (e) { report(["http", "bodyMatches"], `invalid regular expression: ${(e as Error).message}`); urlOk = false; }
     }
-    if (urlOk) probe = { kind: "http", url: h.url, method: h.method ?? "GET", status: h.status, bodyContains: h.bodyContains, bodyMatches: h.bodyMatches, headers: h.headers };
+    if (h.distribution && h.distribution.atLeast === undefined && h.distribution.atMost === undefined) {
+      report(["http", "distribution"], "a distribution needs atLeast and/or atMost (distinct responses)", "e.g. distribution: {requests: 30, atLeast: 3}");
+      urlOk = false;
+    }
+    if (urlOk) probe = { kind: "http", url: h.url, method: h.method ?? "GET", status: h.status, bodyContains: h.bodyContains, bodyMatches: h.bodyMatches, headers: h.headers, distribution: h.distribution };
   } else if (c.matrix !== undefined) {
     const m = c.matrix;
     const sel = (s: typeof m.from, side: "from" | "to"): PodSelection | null => {

@@ -76,7 +76,9 @@ export type Endpoint =
   | { kind: "pod"; namespace: string; name: string }
   | { kind: "node"; name: string }
   | { kind: "client"; name: string }
-  | { kind: "ip"; ip: string };
+  | { kind: "ip"; ip: string }
+  /** A Service's cluster IP (svc/NS/NAME) or LoadBalancer ingress IP (lb/NS/NAME). */
+  | { kind: "svc" | "lb"; namespace: string; name: string };
 
 export type Probe =
   | { kind: "ping"; target: Endpoint }
@@ -88,6 +90,8 @@ export type Probe =
       bodyContains?: string;
       bodyMatches?: string;
       headers?: Record<string, string>;
+      /** Send `requests` requests on fresh connections; count distinct response bodies. */
+      distribution?: { requests: number; atLeast?: number; atMost?: number };
     }
   | { kind: "tcp"; target: Endpoint; port: number }
   | { kind: "udp"; target: Endpoint; port: number; send: string; replyContains?: string }

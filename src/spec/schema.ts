@@ -80,6 +80,11 @@ const httpProbe = z.strictObject({
   bodyContains: z.string().optional(),
   bodyMatches: z.string().optional(),
   headers: z.record(z.string(), z.string()).optional(),
+  distribution: z.strictObject({
+    requests: z.number().int().min(2).max(1000),
+    atLeast: z.number().int().min(1).optional(),
+    atMost: z.number().int().min(1).optional(),
+  }).optional(),
 });
 
 const udpProbe = z.strictObject({
