@@ -7,6 +7,8 @@ import { hostUtsFile, networkReadyFile, utsFile } from "../plan/cluster.js";
 import { agentSocket, loadModel, logDir } from "../kernel/state.js";
 import { createUtsFile, PodRuntime } from "./containers.js";
 import { KubeProxy } from "./proxy.js";
+import { Speaker } from "./speaker.js";
+import { run } from "../kernel/exec.js";
 import { initialServices } from "../plan/proxy/node.js";
 import { resolveServices } from "../model/services.js";
 
@@ -25,14 +27,43 @@ async function main() {
   const proxy = new KubeProxy(model, initialServices(model), say);
   let syncTimer: NodeJS.Timeout | undefined;
   const byKey = new Map<string, PodRuntime>();
-  const currentServices = () => resolveServices(model.services, model.pods, (ns, name) => byKey.get(`${ns}/${name}`)?.ready ?? false);
+  // A pod is an endpoint while it is ready and its node is Ready (the node lifecycle
+  // controller's job, here without its 40 s grace period).
+  const podNode = new Map(model.pods.map((p) => [`${p.namespace}/${p.name}`, p.node]));
+  const currentServices = () =>
+    resolveServices(model.services, model.pods, (ns, name) => (byKey.get(`${ns}/${name}`)?.ready ?? false) && healthy.has(podNode.get(`${ns}/${name}`) ?? ""));
+  // Node health (a stopped node's underlay port is down) and the LoadBalancer speaker.
+  const healthy = new Set(model.nodes.map((n) => n.name));
+  const speaker = new Speaker(model, say);
+  const hasLB = () => model.services.some((s) => s.type === "LoadBalancer");
   const scheduleSync = () => {
     // No Services, no kube-proxy rules: labs about pod networking stay free of them.
     if (syncTimer || !started || model.services.length === 0) return;
     syncTimer = setTimeout(() => {
       syncTimer = undefined;
-      void proxy.sync(currentServices());
+      const services = currentServices();
+      void proxy.sync(services);
+      if (hasLB()) void speaker.reconcile(services, healthy);
     }, 10);
+  };
+  const setNodeHealth = async (name: string, up: boolean, changeLink: boolean) => {
+    const node = model.nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`node ${name} not found`);
+    if (changeLink) await run("ip", ["-n", model.fabric.netns, "link", "set", node.fabricPort, up ? "up" : "down"]);
+    if (up) healthy.add(name);
+    else healthy.delete(name);
+    say(`node ${name} is ${up ? "Ready" : "NotReady"} (underlay port ${node.fabricPort} ${up ? "up" : "down"})`);
+    if (hasLB()) await speaker.reconcile(currentServices(), healthy);
+    scheduleSync();
+  };
+  // Health from the fabric's view, for links changed by hand (ip link set … down).
+  const pollHealth = async () => {
+    const r = await run("ip", ["-n", model.fabric.netns, "-o", "link", "show"], { reject: false });
+    for (const n of model.nodes) {
+      const line = r.stdout.split("\n").find((l) => l.includes(` ${n.fabricPort}@`));
+      const up = !!line && /<[^>]*\bUP\b[^>]*>/.test(line);
+      if (up !== healthy.has(n.name)) await setNodeHealth(n.name, up, false);
+    }
   };
   const pods = model.pods.map((pod) => {
     const node = model.nodes.find((n) => n.name === pod.node)!;
@@ -46,12 +77,29 @@ async function main() {
   const sock = agentSocket(lab);
   rmSync(sock, { force: true });
   const server = createServer((req, res) => {
+    const nodeOp = /^\/nodes\/([^/]+)\/(stop|start)$/.exec(req.url ?? "");
+    if (nodeOp && req.method === "POST") {
+      res.setHeader("content-type", "application/json");
+      setNodeHealth(nodeOp[1], nodeOp[2] === "start", true).then(
+        () => res.end(JSON.stringify({ node: nodeOp[1], ready: healthy.has(nodeOp[1]), loadBalancers: Object.fromEntries(speaker.holders()) })),
+        (e) => {
+          res.statusCode = 404;
+          res.end(JSON.stringify({ error: (e as Error).message }));
+        },
+      );
+      return;
+    }
     if (req.url === "/services") {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ mode: model.proxy.mode, services: currentServices() }));
     } else if (req.url === "/status") {
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ lab, pid: process.pid, started, rssBytes: process.memoryUsage().rss, pods: pods.map((p) => p.status()) }));
+      res.end(JSON.stringify({
+        lab, pid: process.pid, started, rssBytes: process.memoryUsage().rss,
+        nodes: model.nodes.map((n) => ({ name: n.name, ready: healthy.has(n.name) })),
+        loadBalancers: Object.fromEntries(speaker.holders()),
+        pods: pods.map((p) => p.status()),
+      }));
     } else {
       res.statusCode = 404;
       res.end();
@@ -80,6 +128,10 @@ async function main() {
   await Promise.all(pods.map((p) => p.start()));
   started = true;
   // Readiness so far differs from the plan's assumption wherever a container failed: sync now.
+  if (hasLB()) {
+    await speaker.reconcile(currentServices(), healthy);
+    setInterval(() => void pollHealth(), 1000).unref();
+  }
   if (model.services.length) {
     await proxy.sync(currentServices());
     setInterval(() => void proxy.sync(currentServices(), true), model.proxy.syncPeriodSeconds * 1000).unref();

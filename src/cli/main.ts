@@ -8,7 +8,7 @@ import { Command, CommanderError, Option } from "commander";
 import { initLog } from "../log.js";
 import { LabFileError } from "../spec/errors.js";
 import { hostUtsFile, utsFile } from "../plan/cluster.js";
-import { agentServices, agentStatus, type AgentStatus } from "../kernel/agent-client.js";
+import { agentGet, agentServices, agentStatus, type AgentStatus } from "../kernel/agent-client.js";
 import type { ServiceModel } from "../model/services.js";
 import { HostError, LabStateError, requireRoot, requireTools } from "../kernel/host.js";
 import { listNetns } from "../kernel/processes.js";
@@ -213,7 +213,8 @@ export function buildProgram(): Command {
           : endpointsTable(services, { wide: o.output === "wide", allNamespaces: o.allNamespaces, createdAt: state?.createdAt }));
       } else if (["nodes", "node", "no"].includes(kind)) {
         const existing = new Set(listNetns());
-        const ready = new Set(m.nodes.filter((n) => existing.has(n.netns)).map((n) => n.name));
+        const live = new Map((st?.nodes ?? []).map((n) => [n.name, n.ready]));
+        const ready = new Set(m.nodes.filter((n) => existing.has(n.netns) && live.get(n.name) !== false).map((n) => n.name));
         if (o.output === "json" || o.output === "yaml") out(listOutput(m.nodes.map((n) => nodeObject(m, n, ready.has(n.name))), o.output));
         else out(nodesTable(m, ready, { wide: o.output === "wide", createdAt: state?.createdAt }));
       } else if (["pods", "pod", "po"].includes(kind)) {
@@ -321,6 +322,22 @@ export function buildProgram(): Command {
         });
       }
     });
+
+  const node = program.command("node").description("stop or start a node (its underlay link goes down/up)");
+  for (const op of ["stop", "start"] as const) {
+    node
+      .command(op)
+      .description(op === "stop" ? "take a node's underlay link down: it drops off the network, LoadBalancer addresses move" : "bring a stopped node back")
+      .argument("<node>", "node name")
+      .option("--lab <lab>", "lab name")
+      .action(async (name: string, o: { lab?: string }) => {
+        requireRoot();
+        const m = runningLab(o.lab);
+        if (!m.nodes.some((n) => n.name === name)) throw new UsageError(`node "${name}" not found`, `nodes: ${m.nodes.map((n) => n.name).join(", ")}`);
+        const r = await agentGet<{ ready: boolean; loadBalancers: Record<string, string> }>(m.lab, `/nodes/${name}/${op}`, 10_000, "POST");
+        out(`node/${name} ${op === "stop" ? "stopped" : "started"}${Object.keys(r.loadBalancers).length ? `; LoadBalancer addresses: ${Object.entries(r.loadBalancers).map(([ip, n]) => `${ip} on ${n}`).join(", ")}` : ""}\n`);
+      });
+  }
 
   program
     .command("cleanup")

@@ -14,6 +14,9 @@ export interface PodStatus {
 
 export interface AgentStatus {
   lab: string;
+  nodes?: { name: string; ready: boolean }[];
+  /** LoadBalancer address → the node announcing it. */
+  loadBalancers?: Record<string, string>;
   pid: number;
   started: boolean;
   rssBytes: number;

@@ -36,7 +36,7 @@ export function which(tool: string): string | undefined {
 
 const TOOL_PACKAGES: Record<string, string> = {
   ip: "iproute2", bridge: "iproute2", unshare: "util-linux", nsenter: "util-linux", sysctl: "procps",
-  umount: "mount", ping: "iputils-ping", curl: "curl", nc: "netcat-openbsd",
+  umount: "mount", ping: "iputils-ping", arping: "iputils-arping", curl: "curl", nc: "netcat-openbsd",
 };
 
 export function requireTools(tools: string[]): void {

@@ -560,7 +560,7 @@ function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckM
       const t = m[1].startsWith("nodeport/") ? resolveNodePort(m[1], model) : parseEndpoint(m[1], model);
       if (!t.ok) { report(["http", "url"], `in {${m[1]}}: ${t.error}`, t.hint); urlOk = false; }
     }
-    const probeUrl = h.url.replace(/\{[^}]*\}/g, "placeholder");
+    const probeUrl = h.url.replace(/\{([^}]*)\}/g, (_, ref: string) => (ref.startsWith("nodeport/") ? "30000" : "placeholder"));
     try {
       const u = new URL(probeUrl);
       if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
