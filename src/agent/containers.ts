@@ -252,7 +252,16 @@ export class PodRuntime {
   }
   /** The sandbox's UTS namespace: hostname = pod name, as a container runtime sets it. */
   createSandbox() {
-    createUtsFile(this.ctx.utsFile, this.ctx.pod.hostname);
+    this.utsFd = createUtsFile(this.ctx.utsFile, this.ctx.pod.hostname);
+  }
+
+  private utsFd?: number;
+
+  /** Release the sandbox (the pod is deleted): its UTS namespace goes with the descriptor. */
+  removeSandbox() {
+    if (this.utsFd !== undefined) closeSync(this.utsFd);
+    this.utsFd = undefined;
+    rmSync(this.ctx.utsFile, { force: true });
   }
   async start() {
     await Promise.all(this.containers.map((c) => c.start()));
@@ -280,11 +289,12 @@ export class PodRuntime {
 /** A UTS namespace with `hostname`, held open by this process; `file` becomes a symlink to
  * /proc/<runtime pid>/fd/<fd>, so nsenter --uts=FILE (klab exec, containers) can join it. It
  * vanishes with the runtime: nothing is mounted, nothing can be left behind. */
-export function createUtsFile(file: string, hostname: string): void {
+export function createUtsFile(file: string, hostname: string): number {
   mkdirSync(dirname(file), { recursive: true });
   const fd = nativeNetns().createUtsNamespace(hostname);
   rmSync(file, { force: true });
   symlinkSync(`/proc/${process.pid}/fd/${fd}`, file);
+  return fd;
 }
 
 export function writeAgentLog(path: string, line: string) {

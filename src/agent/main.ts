@@ -11,15 +11,18 @@ import { Speaker } from "./speaker.js";
 import { run } from "../kernel/exec.js";
 import { initialServices } from "../plan/proxy/node.js";
 import { resolveServices } from "../model/services.js";
+import type { PodModel } from "../model/types.js";
 
 async function main() {
   const i = process.argv.indexOf("klab-agent");
   const lab = process.argv[i + 1];
-  const model = lab ? loadModel(lab) : undefined;
-  if (!model) {
+  const loaded = lab ? loadModel(lab) : undefined;
+  if (!loaded) {
     console.error(`klab-agent: no model for lab ${lab}`);
     process.exit(2);
   }
+  // Replaced by /reload (klab apply, scale, delete pod).
+  let model = loaded;
   const backoff = process.env.KLAB_BACKOFF_INITIAL_MS ? Number(process.env.KLAB_BACKOFF_INITIAL_MS) : undefined;
   let started = false;
   const say = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
@@ -29,9 +32,11 @@ async function main() {
   const byKey = new Map<string, PodRuntime>();
   // A pod is an endpoint while it is ready and its node is Ready (the node lifecycle
   // controller's job, here without its 40 s grace period).
-  const podNode = new Map(model.pods.map((p) => [`${p.namespace}/${p.name}`, p.node]));
-  const currentServices = () =>
-    resolveServices(model.services, model.pods, (ns, name) => (byKey.get(`${ns}/${name}`)?.ready ?? false) && healthy.has(podNode.get(`${ns}/${name}`) ?? ""));
+  const podNode = () => new Map(model.pods.map((p) => [`${p.namespace}/${p.name}`, p.node]));
+  const currentServices = () => {
+    const nodeOf = podNode();
+    return resolveServices(model.services, model.pods, (ns, name) => (byKey.get(`${ns}/${name}`)?.ready ?? false) && healthy.has(nodeOf.get(`${ns}/${name}`) ?? ""));
+  };
   // Node health (a stopped node's underlay port is down) and the LoadBalancer speaker.
   const healthy = new Set(model.nodes.map((n) => n.name));
   const speaker = new Speaker(model, say);
@@ -65,7 +70,7 @@ async function main() {
       if (up !== healthy.has(n.name)) await setNodeHealth(n.name, up, false);
     }
   };
-  const pods = model.pods.map((pod) => {
+  const newRuntime = (pod: PodModel) => {
     const node = model.nodes.find((n) => n.name === pod.node)!;
     const rt = new PodRuntime({
       lab, pod, utsFile: utsFile(lab, pod.namespace, pod.name), logDir: logDir(lab), backoffInitialMs: backoff,
@@ -73,7 +78,51 @@ async function main() {
     });
     byKey.set(`${pod.namespace}/${pod.name}`, rt);
     return rt;
-  });
+  };
+  let pods = model.pods.map(newRuntime);
+  // The kubelet's side of `klab apply`: stop pods that are gone or changed, start new ones.
+  const reload = async () => {
+    const next = loadModel(lab);
+    if (!next) throw new Error("no model to reload");
+    const nextPods = new Map(next.pods.map((p) => [`${p.namespace}/${p.name}`, JSON.stringify(p)]));
+    const keep: PodRuntime[] = [];
+    const stopped: string[] = [];
+    for (const rt of pods) {
+      const k = `${rt.ctx.pod.namespace}/${rt.ctx.pod.name}`;
+      if (nextPods.get(k) === JSON.stringify(rt.ctx.pod)) keep.push(rt);
+      else {
+        await rt.stop();
+        rt.removeSandbox();
+        byKey.delete(k);
+        stopped.push(k);
+      }
+    }
+    model = next;
+    proxy.setModel(next);
+    speaker.setModel(next);
+    const kept = new Set(keep.map((rt) => `${rt.ctx.pod.namespace}/${rt.ctx.pod.name}`));
+    const fresh = next.pods.filter((p) => !kept.has(`${p.namespace}/${p.name}`)).map(newRuntime);
+    for (const rt of fresh) rt.createSandbox();
+    pods = [...keep, ...fresh];
+    await Promise.all(fresh.map((rt) => rt.start()));
+    say(`reload: ${stopped.length} pod(s) stopped, ${fresh.length} started`);
+    scheduleSync();
+    if (hasLB() && !lbStarted) startLB();
+    if (model.services.length && !fullSyncStarted) startFullSync();
+    return { stopped, started: fresh.map((rt) => `${rt.ctx.pod.namespace}/${rt.ctx.pod.name}`) };
+  };
+  let lbStarted = false;
+  let fullSyncStarted = false;
+  function startLB() {
+    lbStarted = true;
+    void speaker.reconcile(currentServices(), healthy);
+    setInterval(() => void pollHealth(), 1000).unref();
+  }
+  // A full sync now and then repairs drift (rules changed by hand), as kube-proxy's does.
+  function startFullSync() {
+    fullSyncStarted = true;
+    setInterval(() => void proxy.sync(currentServices(), true), model.proxy.syncPeriodSeconds * 1000).unref();
+  }
   const sock = agentSocket(lab);
   rmSync(sock, { force: true });
   const server = createServer((req, res) => {
@@ -84,6 +133,17 @@ async function main() {
         () => res.end(JSON.stringify({ node: nodeOp[1], ready: healthy.has(nodeOp[1]), loadBalancers: Object.fromEntries(speaker.holders()) })),
         (e) => {
           res.statusCode = 404;
+          res.end(JSON.stringify({ error: (e as Error).message }));
+        },
+      );
+      return;
+    }
+    if (req.url === "/reload" && req.method === "POST") {
+      res.setHeader("content-type", "application/json");
+      reload().then(
+        (r) => res.end(JSON.stringify(r)),
+        (e) => {
+          res.statusCode = 500;
           res.end(JSON.stringify({ error: (e as Error).message }));
         },
       );
@@ -128,13 +188,10 @@ async function main() {
   await Promise.all(pods.map((p) => p.start()));
   started = true;
   // Readiness so far differs from the plan's assumption wherever a container failed: sync now.
-  if (hasLB()) {
-    await speaker.reconcile(currentServices(), healthy);
-    setInterval(() => void pollHealth(), 1000).unref();
-  }
+  if (hasLB()) startLB();
   if (model.services.length) {
     await proxy.sync(currentServices());
-    setInterval(() => void proxy.sync(currentServices(), true), model.proxy.syncPeriodSeconds * 1000).unref();
+    startFullSync();
   }
   console.log(`${new Date().toISOString()} klab-agent: all pods started`);
 }

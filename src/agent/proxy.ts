@@ -6,7 +6,9 @@ import type { ClusterModel, NodeModel } from "../model/types.js";
 import type { ServiceModel } from "../model/services.js";
 import { chainsOf, renderIptables, renderIptablesPartial, restoreText } from "../plan/proxy/iptables.js";
 import { renderNftables, renderNftablesUpdate } from "../plan/proxy/nftables.js";
-import { initialIptablesRestore, proxyNode } from "../plan/proxy/node.js";
+import { proxyNode, proxySteps } from "../plan/proxy/node.js";
+import { ipvsRestoreText, renderIpvs, renderIpvsDiff } from "../plan/proxy/ipvs.js";
+import { applyStage } from "../kernel/apply.js";
 
 interface NodeState {
   services: ServiceModel[];
@@ -73,19 +75,31 @@ export class KubeProxy {
     const changed = changedServices(st.services, services);
     if (!full && st.loaded && changed.size === 0) return { node: node.name, changed: 0, full, ms: 0 };
     try {
-      if (this.model.proxy.mode === "iptables") {
-        if (!st.loaded) {
-          const r = renderIptables(pn, services);
-          await run("ip", ["netns", "exec", node.netns, "iptables-restore"], { input: initialIptablesRestore(r) });
-          st.chains = chainsOf(r);
-        } else {
-          const text = restoreText(renderIptablesPartial(pn, services, full ? "all" : changed, st.chains));
-          await run("ip", ["netns", "exec", node.netns, "iptables-restore", "--noflush"], { input: text });
-          st.chains = chainsOf(renderIptables(pn, services));
-        }
+      if (!st.loaded) {
+        // Never loaded (the lab had no Services at `up`): the plan's own first-load steps.
+        await applyStage({ name: "kube-proxy rules", steps: proxySteps(this.model, node, services) });
+        if (this.model.proxy.mode === "iptables") st.chains = chainsOf(renderIptables(pn, services));
+      } else if (this.model.proxy.mode === "iptables") {
+        const text = restoreText(renderIptablesPartial(pn, services, full ? "all" : changed, st.chains));
+        await run("ip", ["netns", "exec", node.netns, "iptables-restore", "--noflush"], { input: text });
+        st.chains = chainsOf(renderIptables(pn, services));
       } else if (this.model.proxy.mode === "nftables") {
-        const text = !st.loaded || full ? renderNftables(pn, services) : renderNftablesUpdate(pn, st.services, services);
+        const text = full ? renderNftables(pn, services) : renderNftablesUpdate(pn, st.services, services);
         await run("ip", ["netns", "exec", node.netns, "nft", "-f", "-"], { input: text });
+      } else {
+        // IPVS: bind new VIPs, converge the ipsets and iptables rules (whole texts converge),
+        // apply the virtual/real server diff, then unbind VIPs no longer used — kube-proxy's order.
+        const opts = { scheduler: this.model.proxy.ipvsScheduler };
+        const prev = renderIpvs(pn, full ? [] : st.services, opts);
+        const next = renderIpvs(pn, services, opts);
+        const d = renderIpvsDiff(prev, next);
+        const ns = node.netns;
+        if (d.bind.length) await run("ip", ["-n", ns, "-force", "-batch", "-"], { input: d.bind.map((a) => `addr replace ${a} dev kube-ipvs0`).join("\n") + "\n" });
+        await run("ip", ["netns", "exec", ns, "ipset", "restore"], { input: next.ipset });
+        await run("ip", ["netns", "exec", ns, "iptables-restore", "--noflush"], { input: ipvsRestoreText(next.iptables) });
+        if (full) await run("ip", ["netns", "exec", ns, "ipvsadm-restore"], { input: next.ipvsadm });
+        else if (d.ipvsadm) await run("ip", ["netns", "exec", ns, "ipvsadm", "-R"], { input: d.ipvsadm });
+        if (d.unbind.length) await run("ip", ["-n", ns, "-force", "-batch", "-"], { input: d.unbind.map((a) => `addr del ${a} dev kube-ipvs0`).join("\n") + "\n" });
       }
       st.loaded = true;
       st.services = services;

@@ -13,9 +13,9 @@ export class UsageError extends Error {
 }
 
 /** Parse and validate lab files (loaded on demand: zod and yaml cost startup time). */
-export async function modelFromFiles(files: string[]): Promise<ClusterModel> {
+export async function modelFromFiles(files: string[], opts: import("../model/cluster.js").BuildOptions = {}): Promise<ClusterModel> {
   const [{ loadLabFiles }, { buildCluster }] = await Promise.all([import("../spec/load.js"), import("../model/cluster.js")]);
-  return buildCluster(loadLabFiles(files));
+  return buildCluster(loadLabFiles(files), opts);
 }
 
 /** The running lab a command is about: --lab, or the only one that is up. */

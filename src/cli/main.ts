@@ -90,6 +90,84 @@ export function buildProgram(): Command {
       if (o.all && labs.length === 0) out("no lab is up\n");
     });
 
+  /** Rebuild a running lab from its files with state overrides, apply, print what changed. */
+  const changeLab = async (old: ClusterModel, files: string[], edit: (s: import("../kernel/state.js").LabState) => void, verb?: string) => {
+    requireRoot();
+    const state = loadState(old.lab)!;
+    edit(state);
+    const next = await modelFromFiles(files, { previous: old, replicas: state.replicas, deletedPods: state.deletedPods });
+    const { applyChanges } = await import("../kernel/changes.js");
+    const { saveState } = await import("../kernel/state.js");
+    const c = await applyChanges(old, next);
+    const s = loadState(old.lab)!;
+    s.files = files;
+    s.replicas = state.replicas;
+    s.deletedPods = state.deletedPods;
+    saveState(s);
+    if (verb) out(verb);
+    for (const p of c.removed) out(`pod/${p.name}${p.namespace !== "default" ? ` -n ${p.namespace}` : ""} deleted\n`);
+    for (const p of c.added) out(`pod/${p.name}${p.namespace !== "default" ? ` -n ${p.namespace}` : ""} created (${p.ip} on ${p.node})\n`);
+    for (const p of c.changed) out(`pod/${p.name}${p.namespace !== "default" ? ` -n ${p.namespace}` : ""} configured (containers restarted)\n`);
+    for (const [what, list] of Object.entries(c.services)) for (const k of list) if (what !== "unchanged") out(`service/${k.replace(/^default\//, "")} ${what}\n`);
+    if (!c.added.length && !c.removed.length && !c.changed.length && !c.services.created.length && !c.services.configured.length && !c.services.deleted.length) {
+      if (!verb) out(`lab ${old.lab} unchanged\n`);
+    }
+  };
+
+  program
+    .command("apply")
+    .description("change a running lab to match its files (pods, Deployments, Services, checks)")
+    .argument("<files...>", "lab files")
+    .action(async (files: string[]) => {
+      const peek = await modelFromFiles(files);
+      const old = loadModel(peek.lab);
+      if (!old || !loadState(peek.lab)) throw new UsageError(`lab "${peek.lab}" is not up`, `klab up ${files.join(" ")}`);
+      // The files are the desired state again: `klab scale` counts are dropped, as kubectl apply does.
+      await changeLab(old, files, (s) => {
+        s.replicas = {};
+        // A Pod deleted by hand comes back when its file is applied; a Deployment's replacement stays.
+        s.deletedPods = (s.deletedPods ?? []).filter((k) => !peek.pods.some((p) => !p.owner && `${p.namespace}/${p.name}` === k));
+      });
+    });
+
+  program
+    .command("scale")
+    .description("set a Deployment's replicas in a running lab")
+    .argument("<deployment>", "deploy/NAME")
+    .requiredOption("--replicas <n>", "replica count", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 1000) throw new UsageError(`--replicas must be a whole number 0-1000, got "${v}"`);
+      return n;
+    })
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("--lab <lab>", "lab name")
+    .action(async (ref: string, o: { replicas: number; namespace: string; lab?: string }) => {
+      const m = runningLab(o.lab);
+      const name = ref.replace(/^(deploy|deployment|deployments|deployment\.apps)\//, "");
+      if (!m.pods.some((p) => p.owner === `Deployment/${name}` && p.namespace === o.namespace) && !(await deploymentExists(loadState(m.lab)!.files, o.namespace, name))) {
+        throw new UsageError(`deployment "${name}" not found in namespace "${o.namespace}"`);
+      }
+      await changeLab(m, loadState(m.lab)!.files, (s) => {
+        s.replicas = { ...(s.replicas ?? {}), [`${o.namespace}/${name}`]: o.replicas };
+      }, `deployment.apps/${name} scaled\n`);
+    });
+
+  program
+    .command("delete")
+    .description("delete a pod (a Deployment replaces it under a new name)")
+    .argument("<resource>", "pod")
+    .argument("<name>", "pod name")
+    .option("-n, --namespace <ns>", "namespace", "default")
+    .option("--lab <lab>", "lab name")
+    .action(async (resource: string, name: string, o: { namespace: string; lab?: string }) => {
+      if (!["pod", "pods", "po"].includes(resource)) throw new UsageError(`cannot delete "${resource}"`, "klab delete pod NAME (change the files and klab apply for other objects)");
+      const m = runningLab(o.lab);
+      const pod = findPod(m, name, o.namespace);
+      await changeLab(m, loadState(m.lab)!.files, (s) => {
+        s.deletedPods = [...(s.deletedPods ?? []), `${pod.namespace}/${pod.name}`];
+      }, `pod "${pod.name}" deleted\n`);
+    });
+
   program
     .command("run")
     .description("up, run the checks, report, down; the exit status is the checks'")
@@ -236,13 +314,24 @@ export function buildProgram(): Command {
 
   program
     .command("describe")
-    .description("show details of a pod")
-    .argument("<resource>", "pod")
-    .argument("<name>", "pod name")
+    .description("show details of a pod or a Service")
+    .argument("<resource>", "pod | svc")
+    .argument("<name>", "name")
     .option("-n, --namespace <ns>", "namespace", "default")
     .option("--lab <lab>", "lab name")
     .action(async (resource: string, name: string, o: { namespace: string; lab?: string }) => {
-      if (!["pod", "pods", "po"].includes(resource)) throw new UsageError(`cannot describe "${resource}"`, "klab describe pod NAME");
+      if (["svc", "service", "services"].includes(resource)) {
+        const m = runningLab(o.lab);
+        const ref = name.replace(/^(svc|service)\//, "");
+        let services: ServiceModel[];
+        try { services = (await agentServices(m.lab)).services; } catch { services = (await import("../plan/proxy/node.js")).initialServices(m); }
+        const s = services.find((x) => x.namespace === o.namespace && x.name === ref);
+        if (!s) throw new UsageError(`service "${ref}" not found in namespace "${o.namespace}"`, `services: ${services.filter((x) => x.namespace === o.namespace).map((x) => x.name).join(", ") || "none"}`);
+        const holder = s.loadBalancerIP ? (await statusOf(m.lab))?.loadBalancers?.[s.loadBalancerIP] : undefined;
+        out((await views()).describeService(s, m.services.find((x) => x.namespace === s.namespace && x.name === s.name), holder));
+        return;
+      }
+      if (!["pod", "pods", "po"].includes(resource)) throw new UsageError(`cannot describe "${resource}"`, "klab describe pod NAME | svc NAME");
       const m = runningLab(o.lab);
       const pod = findPod(m, name, o.namespace);
       const { describePod, statusByPod } = await views();
@@ -323,6 +412,29 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command("rules")
+    .description("print a node's kube-proxy ruleset in the lab's proxy mode")
+    .argument("<node>", "node name")
+    .option("--lab <lab>", "lab name")
+    .action(async (name: string, o: { lab?: string }) => {
+      requireRoot();
+      const m = runningLab(o.lab);
+      const n = m.nodes.find((x) => x.name === name.replace(/^node\//, ""));
+      if (!n) throw new UsageError(`node "${name}" not found`, `nodes: ${m.nodes.map((x) => x.name).join(", ")}`);
+      const { run } = await import("../kernel/exec.js");
+      const inNode = (...argv: string[]) => run("ip", ["netns", "exec", n.netns, ...argv], { reject: false });
+      const section = (title: string, text: string) => out(`# ${title}\n${text.trimEnd() || "(empty)"}\n`);
+      if (m.proxy.mode === "nftables") section(`nft list table ip kube-proxy (${n.name})`, (await inNode("nft", "list", "table", "ip", "kube-proxy")).stdout);
+      else {
+        if (m.proxy.mode === "ipvs") {
+          section(`ipvsadm-save -n (${n.name})`, (await inNode("ipvsadm-save", "-n")).stdout);
+          section(`ipset list (${n.name})`, (await inNode("ipset", "list")).stdout);
+        }
+        section(`iptables-save (${n.name})`, (await inNode("iptables-save")).stdout);
+      }
+    });
+
   const node = program.command("node").description("stop or start a node (its underlay link goes down/up)");
   for (const op of ["stop", "start"] as const) {
     node
@@ -350,6 +462,11 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+async function deploymentExists(files: string[], ns: string, name: string): Promise<boolean> {
+  const { loadLabFiles } = await import("../spec/load.js");
+  return loadLabFiles(files).deployments.some((d) => (d.value.metadata.namespace ?? "default") === ns && d.value.metadata.name === name);
 }
 
 export async function main(argv = process.argv): Promise<number> {

@@ -235,6 +235,32 @@ export function endpointSliceObjects(s: ServiceModel) {
   }];
 }
 
+export function describeService(s: ServiceModel, spec: ServiceSpecModel | undefined, holder?: string): string {
+  const kv = (k: string, v: string) => `${(k + ":").padEnd(26)}${v}`;
+  const lines = [
+    kv("Name", s.name),
+    kv("Namespace", s.namespace),
+    kv("Selector", spec?.selector ? Object.entries(spec.selector).map(([k, v]) => `${k}=${v}`).join(",") : "<none>"),
+    kv("Type", s.type),
+    kv("IP", s.clusterIP ?? "None"),
+  ];
+  if (s.externalName) lines.push(kv("External Name", s.externalName));
+  if (s.loadBalancerIP) lines.push(kv("LoadBalancer Ingress", `${s.loadBalancerIP}${holder ? ` (announced by ${holder})` : ""}`));
+  for (const p of spec?.ports ?? []) {
+    const eps = (s.endpoints[p.name] ?? []).filter((e) => e.ready || s.publishNotReadyAddresses).map((e) => `${e.ip}:${e.port}`);
+    lines.push(kv("Port", `${p.name || "<unset>"}  ${p.port}/${p.protocol}`));
+    lines.push(kv("TargetPort", `${p.targetPort}/${p.protocol}`));
+    if (p.nodePort) lines.push(kv("NodePort", `${p.name || "<unset>"}  ${p.nodePort}/${p.protocol}`));
+    lines.push(kv("Endpoints", eps.join(",") || "<none>"));
+    const notReady = (s.endpoints[p.name] ?? []).filter((e) => !e.ready).map((e) => `${e.ip}:${e.port}`);
+    if (notReady.length) lines.push(kv("Not Ready", notReady.join(",")));
+  }
+  lines.push(kv("Session Affinity", s.sessionAffinity + (s.sessionAffinity === "ClientIP" ? ` (timeout ${s.affinityTimeoutSeconds}s)` : "")));
+  if (s.type === "NodePort" || s.type === "LoadBalancer") lines.push(kv("External Traffic Policy", s.externalTrafficPolicy));
+  lines.push(kv("Internal Traffic Policy", s.internalTrafficPolicy));
+  return lines.join("\n") + "\n";
+}
+
 export function statusByPod(status: AgentStatus | undefined): Map<string, PodStatus> {
   return new Map((status?.pods ?? []).map((p) => [`${p.namespace}/${p.name}`, p]));
 }

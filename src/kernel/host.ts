@@ -65,13 +65,14 @@ function bootId(): string {
 
 /** Try the kernel features a lab needs inside a throwaway namespace, in one shell. Features do
  * not disappear while the kernel runs, so a success is remembered until the next boot. */
-export async function probeKernel(m: Pick<ClusterModel, "mode">): Promise<void> {
-  const stamp = `${PROBE_STAMP_DIR}/.kernel-ok-${m.mode}`;
+export async function probeKernel(m: Pick<ClusterModel, "mode"> & { proxy?: ClusterModel["proxy"] }): Promise<void> {
+  const stamp = `${PROBE_STAMP_DIR}/.kernel-ok-${m.mode}-${m.proxy?.mode ?? "none"}`;
   const id = `${bootId()} ${release()}`;
   if (existsSync(stamp) && readFileSync(stamp, "utf8") === id) return;
   const ns = `klab-probe-${process.pid}`;
   const lines = ["link add kp-br type bridge", "link add kp-a type veth peer name kp-b"];
   if (m.mode === "vxlan") lines.push("link add kp-vx type vxlan id 1 dstport 8472 nolearning");
+  if (m.proxy?.mode === "ipvs") lines.push("link add kp-dummy type dummy");
   const script = [
     `ip netns add ${ns} || exit 90`,
     `trap 'ip netns del ${ns}' EXIT`,
@@ -79,14 +80,25 @@ export async function probeKernel(m: Pick<ClusterModel, "mode">): Promise<void> 
     ...lines,
     "EOF",
     `ip netns exec ${ns} sysctl -n net.bridge.bridge-nf-call-iptables >/dev/null || exit 92`,
+    ...(m.proxy?.mode === "ipvs" ? ["modprobe -q ip_vs 2>/dev/null", "test -e /proc/net/ip_vs || exit 93"] : []),
   ].join("\n");
   const r = await run("bash", ["-c", script], { reject: false });
   {
     if (r.exitCode === 90) throw new HostError(`cannot create a network namespace: ${r.stderr.trim()}`, "run as root on a kernel with network namespaces (CONFIG_NET_NS)");
     if (r.exitCode === 91) {
-      const feature = /vxlan/.test(r.stderr) || (m.mode === "vxlan" && /kp-vx/.test(r.stderr)) ? "vxlan" : /veth/.test(r.stderr) ? "veth" : "bridge";
+      // `Command failed -:N` names the batch line: its link type is the missing feature.
+      const n = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+      const feature = /type (\w+)/.exec(lines[n - 1] ?? "")?.[1] ?? "bridge";
+      if (feature === "dummy") {
+        throw new HostError("this kernel has no dummy links (CONFIG_DUMMY), which proxy.mode: ipvs needs for kube-ipvs0",
+          "run the lab in the Vagrant VM, or set spec.proxy.mode: iptables or nftables");
+      }
       throw new HostError(`the kernel cannot create ${feature} links: ${r.stderr.trim()}`,
         `load the module (modprobe ${feature}) or use a kernel that has it, e.g. the Vagrant VM${m.mode === "vxlan" ? ", or network.mode: host-gw" : ""}`);
+    }
+    if (r.exitCode === 93) {
+      throw new HostError("this kernel has no IPVS (ip_vs), which proxy.mode: ipvs needs",
+        "run the lab in the Vagrant VM (its Ubuntu kernel has ip_vs), or set spec.proxy.mode: iptables or nftables");
     }
     if (r.exitCode === 92) {
       throw new HostError("the kernel has no br_netfilter (net.bridge.bridge-nf-call-iptables)", "modprobe br_netfilter, or use the Vagrant VM");

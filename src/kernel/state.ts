@@ -16,6 +16,10 @@ export interface LabState {
   utsFiles: string[];
   /** The lab's runtime (kubelet-like agent), once started. */
   agentPid?: number;
+  /** `klab scale`: Deployment replicas that differ from the files ("ns/name" → count). */
+  replicas?: Record<string, number>;
+  /** `klab delete pod`: Deployment pods replaced under new names ("ns/name"). */
+  deletedPods?: string[];
 }
 
 export const statePath = (lab: string) => join(labDir(lab), "state.json");

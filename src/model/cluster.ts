@@ -18,6 +18,7 @@ import {
   nthAddress,
   parseCidr,
   POD_HOST_OFFSET,
+  ipToInt,
   PODS_PER_NODE,
   subnet,
   type Cidr,
@@ -63,7 +64,18 @@ interface PendingPod {
   metaPath: Path;
 }
 
-export function buildCluster(loaded: LoadedFiles): ClusterModel {
+/** What a running lab adds to its files: earlier placements and addresses (so `apply` keeps
+ * pods where they are and Services on their IPs), `klab scale` replica counts and pods
+ * removed with `klab delete pod`. */
+export interface BuildOptions {
+  previous?: ClusterModel;
+  replicas?: Record<string, number>;
+  deletedPods?: string[];
+}
+
+export function buildCluster(loaded: LoadedFiles, opts: BuildOptions = {}): ClusterModel {
+  const prevPods = new Map((opts.previous?.pods ?? []).map((p) => [`${p.namespace}/${p.name}`, p]));
+  const deleted = new Set(opts.deletedPods ?? []);
   const errors: SpecError[] = [];
   const labSrc = loaded.lab;
   if (!labSrc) {
@@ -186,6 +198,7 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
   // ---- Pods (from Pod and Deployment objects) ----
   const pending: PendingPod[] = [];
   for (const p of loaded.pods) {
+    if (deleted.has(`${p.value.metadata.namespace ?? "default"}/${p.value.metadata.name}`)) continue;
     pending.push({
       namespace: p.value.metadata.namespace ?? "default",
       name: p.value.metadata.name,
@@ -207,10 +220,17 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
       }
     }
     const templateHash = safeEncode(JSON.stringify(dep.spec.template), 10);
-    for (let i = 0; i < dep.spec.replicas; i++) {
+    const replicas = opts.replicas?.[`${ns}/${dep.metadata.name}`] ?? dep.spec.replicas;
+    // Like a ReplicaSet: a deleted pod is replaced by one with a new name.
+    const names: string[] = [];
+    for (let i = 0; names.length < replicas && i < replicas + deleted.size + 1000; i++) {
+      const name = replicaPodName(dep.metadata.name, templateHash, labName, i);
+      if (!deleted.has(`${ns}/${name}`)) names.push(name);
+    }
+    for (const name of names) {
       pending.push({
         namespace: ns,
-        name: replicaPodName(dep.metadata.name, templateHash, labName, i),
+        name,
         labels: { ...tmplLabels, "pod-template-hash": templateHash },
         owner: `Deployment/${dep.metadata.name}`,
         spec: dep.spec.template.spec,
@@ -266,9 +286,13 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
   // ---- Scheduling: pinned pods first, then spread to the least-loaded eligible node ----
   const load = new Map(nodes.map((n) => [n.name, 0]));
   const placement = new Map<PendingPod, string>();
-  for (const p of pending) if (p.spec.nodeName && load.has(p.spec.nodeName)) {
-    placement.set(p, p.spec.nodeName);
-    load.set(p.spec.nodeName, load.get(p.spec.nodeName)! + 1);
+  for (const p of pending) {
+    // A running pod stays on its node (pods do not move); then pinned pods.
+    const prev = prevPods.get(`${p.namespace}/${p.name}`);
+    const node = prev && load.has(prev.node) ? prev.node : p.spec.nodeName && load.has(p.spec.nodeName) ? p.spec.nodeName : undefined;
+    if (!node) continue;
+    placement.set(p, node);
+    load.set(node, load.get(node)! + 1);
   }
   for (const p of pending) {
     if (placement.has(p) || p.spec.nodeName) continue;
@@ -293,14 +317,29 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
 
   // ---- IPAM: in declaration order per node, like host-local handing out addresses ----
   const nextHost = new Map(nodes.map((n) => [n.name, POD_HOST_OFFSET]));
+  // Addresses of running pods that stay are taken; new pods get the lowest free one.
+  const keptIPs = new Set<string>();
+  for (const p of pending) {
+    const prev = prevPods.get(`${p.namespace}/${p.name}`);
+    if (prev && placement.get(p) === prev.node) keptIPs.add(prev.ip);
+  }
+  // Like host-local, a just-released address is not handed out again at once: new pods skip
+  // every address of the running lab (a pod being deleted may still hold its own).
+  const takenIPs = new Set([...keptIPs, ...(opts.previous?.pods ?? []).map((p) => p.ip)]);
   const pods: PodModel[] = [];
   for (const p of pending) {
     const nodeName = placement.get(p);
     if (!nodeName) continue;
     const node = nodes.find((n) => n.name === nodeName)!;
-    const host = nextHost.get(nodeName)!;
-    nextHost.set(nodeName, host + 1);
     const sub = parseCidr(node.podSubnet)!;
+    const prev = prevPods.get(`${p.namespace}/${p.name}`);
+    let host: number;
+    if (prev && prev.node === nodeName && keptIPs.has(prev.ip)) host = ipToInt(prev.ip) - sub.base;
+    else {
+      host = nextHost.get(nodeName)!;
+      while (takenIPs.has(nthAddress(sub, host))) host++;
+      nextHost.set(nodeName, host + 1);
+    }
     const containers: ContainerModel[] = [];
     const podPorts = p.spec.containers.flatMap((c) => c.ports ?? []);
     for (const [ci, c] of p.spec.containers.entries()) {
@@ -348,7 +387,7 @@ export function buildCluster(loaded: LoadedFiles): ClusterModel {
   const lbDef = underlay ? loadBalancerPool(lab.spec.loadBalancer.addresses, underlay) : { pool: [], bad: [] };
   for (const b of lbDef.bad) errors.push(src.error(["spec", "loadBalancer", "addresses", ...(b.index >= 0 ? [b.index] : [])], b.message, "e.g. addresses: [192.168.56.240-192.168.56.250]"));
   for (const ip of lbDef.pool) if (usedUnderlay.has(ip)) errors.push(src.error(["spec", "loadBalancer", "addresses"], `LoadBalancer address ${ip} is already used by ${usedUnderlay.get(ip)}`, "pick addresses nodes and clients do not use"));
-  const services = buildServiceSpecs(loaded, { serviceCIDR, underlay, namespaces, lbPool: lbDef.pool, usedUnderlay }, errors);
+  const services = buildServiceSpecs(loaded, { serviceCIDR, underlay, namespaces, lbPool: lbDef.pool, usedUnderlay, previous: opts.previous?.services }, errors);
 
   const model: ClusterModel = {
     lab: labName,

@@ -47,6 +47,8 @@ export interface ServiceBuildContext {
   lbPool: string[];
   /** Underlay addresses already used by nodes and clients. */
   usedUnderlay: Map<string, string>;
+  /** Services of the running lab: they keep their addresses (`klab apply`). */
+  previous?: ServiceSpecModel[];
 }
 
 export function buildServiceSpecs(loaded: LoadedFiles, ctx: ServiceBuildContext, errors: SpecError[]): ServiceSpecModel[] {
@@ -134,6 +136,31 @@ export function buildServiceSpecs(loaded: LoadedFiles, ctx: ServiceBuildContext,
     else if (svc.value.spec.selector) errors.push(ep.src.error(["metadata", "name"], `Service ${ns}/${svcName} has a selector: its endpoints come from pods`, "remove the Service's selector to use hand-written endpoints"));
   }
 
+  // Running Services keep what they were given, unless the file now sets something else.
+  const prev = new Map((ctx.previous ?? []).map((p) => [`${p.namespace}/${p.name}`, p]));
+  services.forEach((sv, i) => {
+    const key = `${sv.value.metadata.namespace ?? "default"}/${sv.value.metadata.name}`;
+    const p = prev.get(key);
+    if (!p || seen.get(key) !== i) return;
+    const spec = sv.value.spec;
+    const want = spec.clusterIP ?? spec.clusterIPs?.[0];
+    if (want === undefined && p.clusterIP && !usedIPs.has(p.clusterIP)) {
+      usedIPs.set(p.clusterIP, key);
+      explicitIP.set(i, p.clusterIP);
+    }
+    spec.ports.forEach((port) => {
+      const old = p.ports.find((x) => x.name === (port.name ?? "") && x.protocol === port.protocol);
+      if (port.nodePort === undefined && old?.nodePort && !usedNodePorts.has(old.nodePort) && (spec.type === "NodePort" || spec.type === "LoadBalancer")) {
+        port.nodePort = old.nodePort;
+        usedNodePorts.set(old.nodePort, key);
+      }
+    });
+    if (spec.type === "LoadBalancer" && !spec.loadBalancerIP && p.loadBalancerIP && !usedLB.has(p.loadBalancerIP)) {
+      spec.loadBalancerIP = p.loadBalancerIP;
+      usedLB.set(p.loadBalancerIP, key);
+    }
+  });
+
   // Pass 2: allocate and build.
   let nextHost = FIRST_DYNAMIC_SERVICE_HOST;
   let nextNodePort = NODEPORT_MIN;
@@ -166,7 +193,8 @@ export function buildServiceSpecs(loaded: LoadedFiles, ctx: ServiceBuildContext,
     });
     let loadBalancerIP: string | undefined;
     if (spec.type === "LoadBalancer") {
-      loadBalancerIP = spec.loadBalancerIP && ctx.lbPool.includes(spec.loadBalancerIP) ? spec.loadBalancerIP : lbFree.shift();
+      loadBalancerIP = spec.loadBalancerIP && ctx.lbPool.includes(spec.loadBalancerIP) ? spec.loadBalancerIP : lbFree.find((ip) => !usedLB.has(ip));
+      if (loadBalancerIP) usedLB.set(loadBalancerIP, key);
       if (!loadBalancerIP) errors.push(sv.src.error(["spec", "type"], "the LoadBalancer address pool is exhausted", "add addresses to spec.loadBalancer.addresses in the Lab"));
     }
     out.push({

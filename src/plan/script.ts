@@ -9,8 +9,13 @@ export function stepCommand(step: Step): string {
       return heredoc(step.netns ? `ip -n ${step.netns} -batch -` : `ip -batch -`, step.lines);
     case "bridge":
       return heredoc(`bridge -n ${step.netns} -batch -`, step.lines);
-    case "restore":
-      return heredoc(`ip netns exec ${step.netns} ${step.tool === "nft" ? "nft -f -" : "iptables-restore"}`, step.input.replace(/\n$/, "").split("\n"));
+    case "restore": {
+      const cmd = { nft: "nft -f -", "iptables-restore": "iptables-restore", ipset: "ipset restore", "ipvsadm-restore": "ipvsadm-restore" }[step.tool];
+      return heredoc(`ip netns exec ${step.netns} ${cmd}`, step.input.replace(/\n$/, "").split("\n"));
+    }
+    case "sequence":
+      // `a <<EOF && b <<EOF …`: each command's here-document follows its line.
+      return step.steps.map(stepCommand).map((c, i, all) => (i < all.length - 1 ? c.replace(/^([^\n]*)/, "$1 &&") : c)).join("\n");
     case "sysctl":
       return `ip netns exec ${step.netns} sysctl -q -w ${step.values.map(([k, v]) => `${k}=${v}`).join(" ")}`;
   }

@@ -9,7 +9,9 @@ export type Step =
   /** `ip netns exec NETNS sysctl -q -w k=v …`: per-namespace kernel settings. */
   | { kind: "sysctl"; netns: string; values: [string, string][] }
   /** A whole ruleset loaded by one process in the namespace: iptables-restore or nft -f. */
-  | { kind: "restore"; netns: string; tool: "iptables-restore" | "nft"; input: string };
+  | { kind: "restore"; netns: string; tool: "iptables-restore" | "nft" | "ipset" | "ipvsadm-restore"; input: string }
+  /** Steps that must run in this order (one job; it stops at the first failure). */
+  | { kind: "sequence"; netns: string; steps: Step[] };
 
 export interface Stage {
   name: string;

@@ -5,6 +5,7 @@ import { resolveServices, type ProxyNode, type ServiceModel } from "../../model/
 import type { Step } from "../types.js";
 import { iptablesJumps, renderIptables, type IptablesRuleset } from "./iptables.js";
 import { renderNftables } from "./nftables.js";
+import { renderIpvs } from "./ipvs.js";
 
 export function proxyNode(m: ClusterModel, node: NodeModel): ProxyNode {
   return { name: node.name, ip: node.underlayIP, clusterCIDR: m.podCIDR };
@@ -19,10 +20,10 @@ export function initialServices(m: ClusterModel): ServiceModel[] {
 
 /** The jumps from the built-in chains plus the full ruleset, as ONE iptables-restore input
  * for a fresh namespace (built-in chains get `-I` lines, as `iptables -I` would). */
-export function initialIptablesRestore(r: IptablesRuleset): string {
+export function initialIptablesRestore(r: Pick<IptablesRuleset, "filter" | "nat">, jumps: string[] = iptablesJumps()): string {
   const blocks = new Map<string, string[]>();
   const jumpsByTable = new Map<string, { chains: string[]; inserts: string[] }>();
-  for (const line of iptablesJumps()) {
+  for (const line of jumps) {
     const m = /^-t (\S+) (-N|-I) (.*)$/.exec(line)!;
     const j = jumpsByTable.get(m[1]) ?? { chains: [], inserts: [] };
     if (m[2] === "-N") j.chains.push(m[3]);
@@ -58,7 +59,19 @@ export function proxySteps(m: ClusterModel, node: NodeModel, services = initialS
       return [{ kind: "restore", netns: node.netns, tool: "iptables-restore", input: initialIptablesRestore(renderIptables(pn, services)) }];
     case "nftables":
       return [{ kind: "restore", netns: node.netns, tool: "nft", input: renderNftables(pn, services) }];
-    case "ipvs":
-      return []; // refused by the host check on kernels without ip_vs; rendered by the IPVS renderer
+    case "ipvs": {
+      const r = renderIpvs(pn, services, { scheduler: m.proxy.ipvsScheduler });
+      return [{
+        kind: "sequence",
+        netns: node.netns,
+        steps: [
+          { kind: "ip", netns: node.netns, lines: [`link add ${r.dummyLink.name} type dummy`, ...r.dummyLink.addresses.map((a) => `addr add ${a} dev ${r.dummyLink.name}`)] },
+          { kind: "sysctl", netns: node.netns, values: r.sysctls },
+          { kind: "restore", netns: node.netns, tool: "ipset", input: r.ipset },
+          { kind: "restore", netns: node.netns, tool: "iptables-restore", input: initialIptablesRestore(r.iptables, r.iptables.jumps) },
+          ...(r.ipvsadm ? [{ kind: "restore" as const, netns: node.netns, tool: "ipvsadm-restore" as const, input: r.ipvsadm }] : []),
+        ],
+      }];
+    }
   }
 }
