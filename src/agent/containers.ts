@@ -43,6 +43,8 @@ export interface ContainerStatus {
   image: string;
   state: "waiting" | "running" | "terminated";
   ready?: boolean;
+  /** Whether its readiness probe has a result yet (true when it has no probe). */
+  probed?: boolean;
   reason?: string;
   message?: string;
   exitCode?: number;
@@ -274,6 +276,7 @@ export class PodRuntime {
     const cs = this.containers.map((c) => c.status);
     const allRunning = cs.every((c) => c.state === "running");
     const readyByName = new Map(this.containers.map((c) => [c.status.name, c.ready]));
+    const probedByName = new Map(this.containers.map((c) => [c.status.name, c.prober ? c.prober.probed : true]));
     const allDone = cs.every((c) => c.state === "terminated" && !c.reason?.startsWith("CrashLoop"));
     const phase = allRunning ? "Running" : allDone ? (cs.every((c) => c.exitCode === 0) ? "Succeeded" : "Failed") : cs.some((c) => c.state === "running") ? "Running" : "Pending";
     return {
@@ -281,7 +284,7 @@ export class PodRuntime {
       name: this.ctx.pod.name,
       phase,
       ready: this.ready,
-      containers: cs.map((c) => ({ ...c, ready: readyByName.get(c.name) ?? false })),
+      containers: cs.map((c) => ({ ...c, ready: readyByName.get(c.name) ?? false, probed: probedByName.get(c.name) ?? true })),
     };
   }
 }

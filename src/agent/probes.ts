@@ -75,6 +75,8 @@ export function runProbe(p: ProbeModel, t: ProbeTarget): Promise<boolean> {
 /** A probe loop with the kubelet's thresholds. `ready` starts false (as readiness does). */
 export class Prober {
   ready = false;
+  /** At least one result since the container started: readiness is known, not assumed. */
+  probed = false;
   private successes = 0;
   private failures = 0;
   private timer?: NodeJS.Timeout;
@@ -95,6 +97,7 @@ export class Prober {
     if (this.stopped) return;
     const ok = await runProbe(this.probe, this.target);
     if (this.stopped) return;
+    this.probed = true;
     if (ok) {
       this.successes++;
       this.failures = 0;
@@ -114,6 +117,7 @@ export class Prober {
 
   stop(): void {
     this.stopped = true;
+    this.probed = false;
     clearTimeout(this.timer);
     if (this.ready) this.set(false);
     this.successes = this.failures = 0;

@@ -31,6 +31,17 @@ async function report(results: CheckResult[], lab: string, format: ReportFormat)
   out(format === "json" ? jsonReport(results, lab) : format === "junit" ? junitReport(results, lab) : tableReport(results, lab));
 }
 
+/** Like `kubectl wait`: until every running container's readiness probe has a first result,
+ * so checks see settled endpoints (a pod that never gets ready does not hold this up). */
+async function waitForReadiness(lab: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const st = await statusOf(lab);
+    if (!st || st.pods.every((p) => p.containers.every((c) => c.state !== "running" || c.probed !== false))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function statusOf(lab: string): Promise<AgentStatus | undefined> {
   try {
     return await agentStatus(lab);
@@ -180,6 +191,7 @@ export function buildProgram(): Command {
       let results: CheckResult[] = [];
       try {
         if (o.output === "table") out(upSummary(m, st));
+        await waitForReadiness(m.lab);
         results = await runChecks(m);
         await report(results, m.lab, o.output);
       } finally {
