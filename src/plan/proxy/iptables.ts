@@ -18,6 +18,7 @@
 // --masquerade-all, --nodeport-addresses (NodePorts answer on every local address, the
 // default), and nfacct counters (kube-proxy adds `-m nfacct` to two rules when the kernel has
 // nfnetlink_acct; without it the rules are exactly these).
+import { servicePortInfo, usableEndpoints } from "./serviceport.js";
 import { createHash } from "node:crypto";
 import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../../model/services.js";
 
@@ -227,25 +228,10 @@ function render(
       const protocol = port.protocol.toLowerCase();
       const names = serviceChainNames(spn, protocol);
       const clusterIP = svc.clusterIP!;
-      const nodePort = svc.type === "NodePort" || svc.type === "LoadBalancer" ? (port.nodePort ?? 0) : 0;
-      const lbVIPs = svc.type === "LoadBalancer" && svc.loadBalancerIP ? [svc.loadBalancerIP] : [];
-
-      // ServicePort predicates (pkg/proxy/serviceport.go).
-      const externallyAccessible = nodePort !== 0 || lbVIPs.length > 0;
-      const externalPolicyLocal = (svc.type === "NodePort" || svc.type === "LoadBalancer") && svc.externalTrafficPolicy === "Local";
-      const internalPolicyLocal = svc.internalTrafficPolicy === "Local";
-      const usesClusterEndpoints = !internalPolicyLocal || externallyAccessible;
-      const usesLocalEndpoints = internalPolicyLocal || (externalPolicyLocal && externallyAccessible);
+      const { nodePort, lbVIPs, externallyAccessible, externalPolicyLocal, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints } = servicePortInfo(svc, port);
 
       // CategorizeEndpoints (pkg/proxy/topology.go), without topology and terminating endpoints.
-      // publishNotReadyAddresses makes the EndpointSlice controller report every address ready.
-      const seen = new Set<string>();
-      const ready = (svc.endpoints[port.name] ?? []).filter((ep) => {
-        const key = endpointString(ep);
-        if (seen.has(key) || !(ep.ready || svc.publishNotReadyAddresses)) return false;
-        seen.add(key);
-        return true;
-      });
+      const ready = usableEndpoints(svc, port);
       const clusterEndpoints = usesClusterEndpoints ? ready : [];
       const localEndpoints = usesLocalEndpoints ? ready.filter((ep) => ep.node === node.name) : [];
       const hasEndpoints = ready.length > 0;

@@ -60,6 +60,7 @@
 // - Not modelled (no such fields in the model): externalIPs (KUBE-EXTERNAL-IP* stay empty),
 //   loadBalancerSourceRanges (KUBE-LOAD-BALANCER-FW/SOURCE-*, KUBE-IPVS-OUT-FILTER rules),
 //   healthCheckNodePort, SCTP, IPv6, --masquerade-all, topology hints, terminating endpoints.
+import { servicePortInfo } from "./serviceport.js";
 import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../../model/services.js";
 import { endpointString, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_PROXY_FIREWALL, KUBE_SERVICES, MASQUERADE_MARK, type IptablesRestore } from "./iptables.js";
 
@@ -224,15 +225,7 @@ export function renderIpvs(node: ProxyNode, services: readonly ServiceModel[], o
     for (const port of svc.ports) {
       const protocol = port.protocol.toLowerCase() as "tcp" | "udp";
       const clusterIP = svc.clusterIP!;
-      const nodePort = svc.type === "NodePort" || svc.type === "LoadBalancer" ? (port.nodePort ?? 0) : 0;
-      const lbVIPs = svc.type === "LoadBalancer" && svc.loadBalancerIP ? [svc.loadBalancerIP] : [];
-
-      // ServicePort predicates (pkg/proxy/serviceport.go).
-      const externallyAccessible = nodePort !== 0 || lbVIPs.length > 0;
-      const externalPolicyLocal = (svc.type === "NodePort" || svc.type === "LoadBalancer") && svc.externalTrafficPolicy === "Local";
-      const internalPolicyLocal = svc.internalTrafficPolicy === "Local";
-      const usesClusterEndpoints = !internalPolicyLocal || externallyAccessible;
-      const usesLocalEndpoints = internalPolicyLocal || (externalPolicyLocal && externallyAccessible);
+      const { nodePort, lbVIPs, externallyAccessible, externalPolicyLocal, internalPolicyLocal, usesClusterEndpoints, usesLocalEndpoints } = servicePortInfo(svc, port);
 
       // endpointsMap: every endpoint once (by ip:port), ready or not.
       const seen = new Set<string>();

@@ -38,6 +38,7 @@
 //   a cluster without source ranges), --masquerade-all, topology hints, terminating
 //   endpoints, IPv6.
 import { createHash } from "node:crypto";
+import { servicePortInfo, usableEndpoints } from "./serviceport.js";
 import type { EndpointModel, ProxyNode, ServiceModel, ServicePortModel } from "../../model/services.js";
 import { servicePortName } from "../../model/services.js";
 
@@ -284,17 +285,8 @@ function renderService(node: ProxyNode, svc: ServiceModel): ServiceFragment {
     const clusterPolicyChain = `service-${base}`;
     const localPolicyChain = `local-${base}`;
     const externalChain = `external-${base}`;
-    const nodePort = serviceExternallyAccessible && port.nodePort ? port.nodePort : 0;
-    const externallyAccessible = nodePort !== 0 || lbVIPs.length > 0;
-    const usesClusterEndpoints = !internalPolicyLocal || externallyAccessible;
-    const usesLocalEndpoints = internalPolicyLocal || (externalPolicyLocal && externallyAccessible);
-
-    // Usable endpoints: ready ones (or all, with publishNotReadyAddresses), one per ip:port.
-    const usable = new Map<string, EndpointModel>();
-    for (const ep of svc.endpoints[port.name] ?? []) {
-      if ((ep.ready || svc.publishNotReadyAddresses) && !usable.has(`${ep.ip}:${ep.port}`)) usable.set(`${ep.ip}:${ep.port}`, ep);
-    }
-    const endpoints = [...usable.values()].sort(compareEndpoints);
+    const { nodePort, externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } = servicePortInfo(svc, port);
+    const endpoints = usableEndpoints(svc, port).sort(compareEndpoints);
     const epChain = (ep: EndpointModel) => `endpoint-${endpointChainNameBase(svc, port, ep)}`;
     const epAffinitySet = (ep: EndpointModel) => `affinity-${endpointChainNameBase(svc, port, ep)}`;
 
