@@ -41,14 +41,16 @@ async function main() {
   const healthy = new Set(model.nodes.map((n) => n.name));
   const speaker = new Speaker(model, say);
   const hasLB = () => model.services.some((s) => s.type === "LoadBalancer");
+  // Syncs scheduled or running: status reports rules as settled only when none are.
+  let syncsInFlight = 0;
   const scheduleSync = () => {
     // No Services, no kube-proxy rules: labs about pod networking stay free of them.
     if (syncTimer || !started || model.services.length === 0) return;
+    syncsInFlight++;
     syncTimer = setTimeout(() => {
       syncTimer = undefined;
       const services = currentServices();
-      void proxy.sync(services);
-      if (hasLB()) void speaker.reconcile(services, healthy);
+      void Promise.all([proxy.sync(services), hasLB() ? speaker.reconcile(services, healthy) : undefined]).finally(() => syncsInFlight--);
     }, 10);
   };
   const setNodeHealth = async (name: string, up: boolean, changeLink: boolean) => {
@@ -155,7 +157,7 @@ async function main() {
     } else if (req.url === "/status") {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({
-        lab, pid: process.pid, started, rssBytes: process.memoryUsage().rss,
+        lab, pid: process.pid, started, rssBytes: process.memoryUsage().rss, rulesSettled: syncsInFlight === 0,
         nodes: model.nodes.map((n) => ({ name: n.name, ready: healthy.has(n.name) })),
         loadBalancers: Object.fromEntries(speaker.holders()),
         pods: pods.map((p) => p.status()),

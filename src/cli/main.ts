@@ -31,13 +31,14 @@ async function report(results: CheckResult[], lab: string, format: ReportFormat)
   out(format === "json" ? jsonReport(results, lab) : format === "junit" ? junitReport(results, lab) : tableReport(results, lab));
 }
 
-/** Like `kubectl wait`: until every running container's readiness probe has a first result,
- * so checks see settled endpoints (a pod that never gets ready does not hold this up). */
+/** Like `kubectl wait`: until every running container's readiness probe has a first result and
+ * kube-proxy has written the rules for it, so checks see settled endpoints (a pod that never
+ * gets ready does not hold this up). */
 async function waitForReadiness(lab: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const st = await statusOf(lab);
-    if (!st || st.pods.every((p) => p.containers.every((c) => c.state !== "running" || c.probed !== false))) return;
+    if (!st || (st.rulesSettled !== false && st.pods.every((p) => p.containers.every((c) => c.state !== "running" || c.probed !== false)))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -82,6 +83,7 @@ export function buildProgram(): Command {
     .action(async (files: string[]) => {
       const m = await modelFromFiles(files);
       const st = await up(m);
+      await waitForReadiness(m.lab);
       out(upSummary(m, st));
     });
 
@@ -277,7 +279,7 @@ export function buildProgram(): Command {
       const m = runningLab(o.lab);
       const state = loadState(m.lab);
       const st = await statusOf(m.lab);
-      const { listOutput, nodeObject, nodesTable, podObject, podsTable, statusByPod, servicesTable, endpointsTable, serviceObject, endpointSliceObjects } = await views();
+      const { listOutput, nodeObject, nodesTable, podObject, podsTable, statusByPod, servicesTable, endpointsTable, endpointSlicesTable, serviceObject, endpointSliceObjects } = await views();
       const kinds = resource.toLowerCase().split(",");
       const many = kinds.length > 1;
       for (const kind of kinds) {
@@ -296,10 +298,15 @@ export function buildProgram(): Command {
         if (o.output === "json" || o.output === "yaml") {
           const items = isSvc ? services.map((s) => serviceObject(s, m.services.find((x) => x.namespace === s.namespace && x.name === s.name)))
             : isSlice ? services.flatMap(endpointSliceObjects)
-            : services.map((s) => ({ apiVersion: "v1", kind: "Endpoints", metadata: { name: s.name, namespace: s.namespace }, subsets: [{ addresses: [...new Set(s.ports.flatMap((p) => (s.endpoints[p.name] ?? []).filter((e) => e.ready).map((e) => e.ip)))].map((ip) => ({ ip })), ports: s.ports.map((p) => ({ name: p.name || undefined, port: s.endpoints[p.name]?.[0]?.port, protocol: p.protocol })) }] }));
+            : services.map((s) => {
+                const ips = (ready: boolean) => [...new Set(s.ports.flatMap((p) => (s.endpoints[p.name] ?? []).filter((e) => e.ready === ready).map((e) => e.ip)))].map((ip) => ({ ip }));
+                const notReady = ips(false);
+                return { apiVersion: "v1", kind: "Endpoints", metadata: { name: s.name, namespace: s.namespace }, subsets: [{ addresses: ips(true), ...(notReady.length ? { notReadyAddresses: notReady } : {}), ports: s.ports.map((p) => ({ name: p.name || undefined, port: s.endpoints[p.name]?.[0]?.port, protocol: p.protocol })) }] };
+              });
           out(listOutput(items, o.output));
         } else if (!services.length) out(`No resources found in ${o.namespace} namespace.\n`);
         else out(isSvc ? servicesTable(services, m.services, { wide: o.output === "wide", allNamespaces: o.allNamespaces, createdAt: state?.createdAt })
+          : isSlice ? endpointSlicesTable(services, { allNamespaces: o.allNamespaces, createdAt: state?.createdAt })
           : endpointsTable(services, { wide: o.output === "wide", allNamespaces: o.allNamespaces, createdAt: state?.createdAt }));
       } else if (["nodes", "node", "no"].includes(kind)) {
         const existing = new Set(listNetns());

@@ -199,6 +199,18 @@ export function endpointsTable(services: ServiceModel[], opts: { wide?: boolean;
   return table([head, ...rows]);
 }
 
+/** As kubectl: NAME ADDRESSTYPE PORTS ENDPOINTS AGE (ready addresses). */
+export function endpointSlicesTable(services: ServiceModel[], opts: { allNamespaces?: boolean; createdAt?: string }): string {
+  const head = [...(opts.allNamespaces ? ["NAMESPACE"] : []), "NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"];
+  const rows = services.filter((s) => s.ports.length).map((s) => {
+    const ports = [...new Set(s.ports.map((p) => String(s.endpoints[p.name]?.[0]?.port ?? "<unset>")))].join(",");
+    const ips = [...new Set(s.ports.flatMap((p) => (s.endpoints[p.name] ?? []).filter((e) => e.ready).map((e) => e.ip)))];
+    const shown = ips.length ? ips.slice(0, 3).join(",") + (ips.length > 3 ? ` + ${ips.length - 3} more...` : "") : "<unset>";
+    return [...(opts.allNamespaces ? [s.namespace] : []), `${s.name}-klab`, "IPv4", ports, shown, age(opts.createdAt)];
+  });
+  return table([head, ...rows]);
+}
+
 export function serviceObject(s: ServiceModel, spec: ServiceSpecModel | undefined) {
   return {
     apiVersion: "v1",

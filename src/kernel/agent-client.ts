@@ -15,6 +15,8 @@ export interface PodStatus {
 export interface AgentStatus {
   lab: string;
   nodes?: { name: string; ready: boolean }[];
+  /** No kube-proxy sync is scheduled or running: the rules match the endpoints. */
+  rulesSettled?: boolean;
   /** LoadBalancer address → the node announcing it. */
   loadBalancers?: Record<string, string>;
   pid: number;

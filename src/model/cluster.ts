@@ -433,7 +433,7 @@ function probeModel(p: ProbeSpec, ports: { containerPort: number; name?: string 
   const port = (v: number | string, path: Path): number | undefined => {
     if (typeof v === "number") return v;
     const found = ports.find((cp) => cp.name === v);
-    if (!found) report(path, `port name "${v}" is not a containerPort of this pod`, `ports: ${ports.map((cp) => cp.name ?? cp.containerPort).join(", ") || "none"}`);
+    if (!found) report(path, `port name "${v}" is not a containerPort of this pod`, `containerPort names in this pod: ${ports.filter((cp) => cp.name).map((cp) => cp.name).join(", ") || "none (give the port a name, or use its number)"}`);
     return found?.containerPort;
   };
   let action: ProbeModel["action"] | undefined;

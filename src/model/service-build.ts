@@ -83,7 +83,7 @@ export function buildServiceSpecs(loaded: LoadedFiles, ctx: ServiceBuildContext,
     const portKeys = new Set<string>();
     spec.ports.forEach((p, pi) => {
       const pp: Path = ["spec", "ports", pi];
-      if (spec.ports.length > 1 && !p.name) err(pp, "a Service with several ports must name each one", 'add name: http (Kubernetes requires it too)');
+      if (spec.ports.length > 1 && !p.name) err(pp, "a Service with several ports must name each one", "give every port a distinct name, e.g. name: http and name: metrics (Kubernetes requires it too)");
       if (p.name && names.has(p.name)) err([...pp, "name"], `duplicate port name "${p.name}"`);
       if (p.name) names.add(p.name);
       const k = `${p.protocol}/${p.port}`;
@@ -119,7 +119,7 @@ export function buildServiceSpecs(loaded: LoadedFiles, ctx: ServiceBuildContext,
     if (spec.sessionAffinityConfig && spec.sessionAffinity !== "ClientIP") err(["spec", "sessionAffinityConfig"], "sessionAffinityConfig needs sessionAffinity: ClientIP");
     if (spec.type === "LoadBalancer" && spec.loadBalancerIP) {
       const lb = spec.loadBalancerIP;
-      if (!ctx.lbPool.includes(lb)) err(["spec", "loadBalancerIP"], `loadBalancerIP ${lb} is not in the LoadBalancer pool (${ctx.lbPool[0]}-${ctx.lbPool[ctx.lbPool.length - 1]})`, "set spec.loadBalancer.addresses in the Lab, or leave loadBalancerIP out");
+      if (!ctx.lbPool.includes(lb)) err(["spec", "loadBalancerIP"], `loadBalancerIP ${lb} is not in the LoadBalancer pool`, `the pool (spec.loadBalancer.addresses) holds ${ctx.lbPool.length} address(es) from ${ctx.lbPool[0]} to ${ctx.lbPool[ctx.lbPool.length - 1]}; pick one of them, or leave loadBalancerIP out`);
       else if (usedLB.has(lb)) err(["spec", "loadBalancerIP"], `loadBalancerIP ${lb} is already used by ${usedLB.get(lb)}`);
       else usedLB.set(lb, key);
     }

@@ -11,6 +11,7 @@ netns add klab-clusterip-node1
 netns add klab-clusterip-node2
 netns add klab-clusterip-default-unready
 netns add klab-clusterip-default-solo
+netns add klab-clusterip-default-prober
 netns add klab-clusterip-default-client
 netns add klab-clusterip-default-web-cbl69hh9lv-fnt5t
 netns add klab-clusterip-default-web-cbl69hh9lv-fv8fz
@@ -45,14 +46,18 @@ link add veth056c94a7 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clus
 link set veth056c94a7 master cni0
 link set veth056c94a7 type bridge_slave hairpin on
 link set veth056c94a7 up
-link add veth4fb087cd mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-client
-link set veth4fb087cd master cni0
-link set veth4fb087cd type bridge_slave hairpin on
-link set veth4fb087cd up
-link add veth86b97291 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-fv8fz
-link set veth86b97291 master cni0
-link set veth86b97291 type bridge_slave hairpin on
-link set veth86b97291 up
+link add veth9b7ddda6 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-prober
+link set veth9b7ddda6 master cni0
+link set veth9b7ddda6 type bridge_slave hairpin on
+link set veth9b7ddda6 up
+link add veth3a558d9c mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-fnt5t
+link set veth3a558d9c master cni0
+link set veth3a558d9c type bridge_slave hairpin on
+link set veth3a558d9c up
+link add veth70918f10 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-rw9cd
+link set veth70918f10 master cni0
+link set veth70918f10 type bridge_slave hairpin on
+link set veth70918f10 up
 route add 10.244.1.0/24 via 192.168.56.12 dev eth0
 EOF
 ip netns exec klab-clusterip-node2 sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.ipv4.conf.all.route_localnet=1
@@ -68,14 +73,14 @@ link add veth728fb30a mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clus
 link set veth728fb30a master cni0
 link set veth728fb30a type bridge_slave hairpin on
 link set veth728fb30a up
-link add veth3a558d9c mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-fnt5t
-link set veth3a558d9c master cni0
-link set veth3a558d9c type bridge_slave hairpin on
-link set veth3a558d9c up
-link add veth70918f10 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-rw9cd
-link set veth70918f10 master cni0
-link set veth70918f10 type bridge_slave hairpin on
-link set veth70918f10 up
+link add veth4fb087cd mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-client
+link set veth4fb087cd master cni0
+link set veth4fb087cd type bridge_slave hairpin on
+link set veth4fb087cd up
+link add veth86b97291 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-fv8fz
+link set veth86b97291 master cni0
+link set veth86b97291 type bridge_slave hairpin on
+link set veth86b97291 up
 route add 10.244.0.0/24 via 192.168.56.11 dev eth0
 EOF
 
@@ -204,27 +209,33 @@ addr add 10.244.1.2/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
 EOF
-ip -n klab-clusterip-default-client -batch - <<'EOF'
+ip -n klab-clusterip-default-prober -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.3/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
-ip -n klab-clusterip-default-web-cbl69hh9lv-fnt5t -batch - <<'EOF'
+ip -n klab-clusterip-default-client -batch - <<'EOF'
 link set lo up
 addr add 10.244.1.3/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
 EOF
-ip -n klab-clusterip-default-web-cbl69hh9lv-fv8fz -batch - <<'EOF'
+ip -n klab-clusterip-default-web-cbl69hh9lv-fnt5t -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.4/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
-ip -n klab-clusterip-default-web-cbl69hh9lv-rw9cd -batch - <<'EOF'
+ip -n klab-clusterip-default-web-cbl69hh9lv-fv8fz -batch - <<'EOF'
 link set lo up
 addr add 10.244.1.4/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
+EOF
+ip -n klab-clusterip-default-web-cbl69hh9lv-rw9cd -batch - <<'EOF'
+link set lo up
+addr add 10.244.0.5/24 dev eth0
+link set eth0 up
+route add default via 10.244.0.1 dev eth0
 EOF
