@@ -51,6 +51,10 @@
 //
 // Timings are wall-clock: render = the JS call(s) producing the text, apply = spawn of `ip netns
 // exec … iptables-restore|nft` until it exits (so ~2-5 ms of process start-up are included).
+// Duration: with iptables 1.8.9 (nf_tables) and nft 1.0.6 a default run took ~50 min on 2 CPUs,
+// almost all of it the three 10k iptables full syncs (~11 min each: iptables-nft-restore's
+// per-command chain-list insert is O(chains), so a full restore is quadratic); use --reps 1 or
+// --sizes for a shorter run.
 // All traffic stays inside the bench's namespaces; every namespace and process it created is
 // removed on exit, on failure and on SIGINT/SIGTERM/SIGHUP.
 //

@@ -224,6 +224,20 @@ mount -t overlay -o lowerdir=/lower,upperdir=/upper/upper,workdir=/upper/work ov
 for d in dev proc sys; do
   mount --move /$d /newroot/$d || fail "mount --move /$d"
 done
+# The rest of a minimal system, with busybox (quicker than the host's tools through 9p).
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /newroot/run || fail "tmpfs /run"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /newroot/tmp || fail "tmpfs /tmp"
+mkdir -p /newroot/run/lock /newroot/dev/pts /newroot/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /newroot/dev/pts
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /newroot/dev/shm
+mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
+mount -t bpf bpf /newroot/sys/fs/bpf 2>/dev/null
+ln -sf /proc/self/fd /newroot/dev/fd
+ln -sf /proc/self/fd/0 /newroot/dev/stdin
+ln -sf /proc/self/fd/1 /newroot/dev/stdout
+ln -sf /proc/self/fd/2 /newroot/dev/stderr
+hostname klab-vm
+ip link set lo up || fail "ip link set lo up"
 exec switch_root /newroot /bin/sh "$job"
 fail "switch_root failed"
 `;
@@ -355,19 +369,6 @@ fail() {
   echo "KLAB-VM-FAIL stage 2: $*"
   off
 }
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run || fail "tmpfs /run"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp || fail "tmpfs /tmp"
-mkdir -p /dev/pts /dev/shm /run/lock
-mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
-[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
-[ -e /dev/stdin ] || ln -s /proc/self/fd/0 /dev/stdin
-[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
-[ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-hostname klab-vm
-ip link set lo up || fail "ip link set lo up"
 kver=$(uname -r)
 [ -d "/lib/modules/$kver/kernel" ] || fail "no /lib/modules/$kver in the host's filesystem: modprobe would not find the VM kernel's modules"
 [ -s "/lib/modules/$kver/modules.dep" ] || depmod "$kver" || fail "depmod $kver"
@@ -421,7 +422,7 @@ interface Outcome {
   guestUptime?: string;
   probeOk?: boolean;
   stage1?: boolean;
-  timedOut?: "boot" | "total" | "probe";
+  timedOut?: "boot" | "total";
   qemuCode: number | null;
   qemuSignal: NodeJS.Signals | null;
   lastLines: string[];
@@ -434,7 +435,7 @@ let current: ChildProcess | undefined;
  * Boot once. `stream` copies the console to stdout. `bootLimitMs`: the job (or the probe) must
  * have reported by then; `totalLimitMs`: qemu is killed after that.
  */
-function boot(b: Boot, opts: { stream: boolean; nonce: string; bootLimitMs: number; totalLimitMs: number; stage1LimitMs?: number }): Promise<Outcome> {
+function boot(b: Boot, opts: { stream: boolean; nonce: string; bootLimitMs: number; totalLimitMs: number }): Promise<Outcome> {
   return new Promise((resolvePromise) => {
     const start = performance.now();
     const q = spawn(QEMU, qemuArgs(b), { stdio: ["ignore", "pipe", "pipe"] });
@@ -442,7 +443,8 @@ function boot(b: Boot, opts: { stream: boolean; nonce: string; bootLimitMs: numb
     const o: Outcome = { qemuCode: null, qemuSignal: null, lastLines: [], qemuStderr: "" };
     let buf = "";
     const onLine = (raw: string) => {
-      const line = raw.replace(/\r/g, "");
+      // \r from the serial line discipline, escape sequences from the firmware.
+      const line = raw.replace(/\r/g, "").replace(/\x1b(\[[0-?]*[ -\/]*[@-~]|[@-~])/g, "");
       if (opts.stream) process.stdout.write(line + "\n");
       o.lastLines.push(line);
       if (o.lastLines.length > 40) o.lastLines.shift();
@@ -450,12 +452,12 @@ function boot(b: Boot, opts: { stream: boolean; nonce: string; bootLimitMs: numb
       if (line.includes("KLAB-VM-STAGE1 ")) o.stage1 = true;
       else if (line.includes("KLAB-VM-PROBE-OK")) o.probeOk = true;
       else if ((m = /KLAB-VM-FAIL (.*)$/.exec(line))) o.fail ??= m[1];
-      else if ((m = new RegExp(`^KLAB-VM-KERNEL (\\S+) uptime=(\\S+) ${opts.nonce}$`).exec(line))) {
+      else if ((m = new RegExp(`KLAB-VM-KERNEL (\\S+) uptime=(\\S+) ${opts.nonce}$`).exec(line))) {
         o.kernel = m[1];
         o.guestUptime = m[2];
         o.bootMs = performance.now() - start;
         say(`kernel ${o.kernel} booted in ${secs(o.bootMs)} (guest uptime ${o.guestUptime} s, ${b.accel}, ${b.smp} vCPUs, ${b.mem} MiB); running: ${command.join(" ")}`);
-      } else if ((m = new RegExp(`^KLAB-VM-EXIT (\\d+) ${opts.nonce}$`).exec(line))) o.exit = Number(m[1]);
+      } else if ((m = new RegExp(`KLAB-VM-EXIT (\\d+) ${opts.nonce}$`).exec(line))) o.exit = Number(m[1]);
     };
     q.stdout!.setEncoding("utf8");
     q.stdout!.on("data", (chunk: string) => {
@@ -483,7 +485,6 @@ function boot(b: Boot, opts: { stream: boolean; nonce: string; bootLimitMs: numb
         if (!o.kernel && !o.probeOk && o.exit === undefined) kill("boot");
       }, opts.bootLimitMs),
     ];
-    if (opts.stage1LimitMs) timers.push(setTimeout(() => !o.stage1 && kill("probe"), opts.stage1LimitMs));
     q.on("error", (e) => {
       o.qemuStderr += String(e);
     });
@@ -523,7 +524,7 @@ async function chooseAccel(kernel: string, initrd: string, ver: string): Promise
   if (o.probeOk) verdict = `kvm /dev/kvm boots kernel ${ver} (probe took ${secs(performance.now() - p0)} on host kernel ${hostKernel})`;
   else {
     const why = o.timedOut
-      ? "no sign of the initramfs within 25 s"
+      ? `no sign of the initramfs within 25 s; the console stopped at: ${JSON.stringify(o.lastLines.filter((l) => l.trim()).at(-1) ?? "")}`
       : `qemu exited ${o.qemuSignal ?? o.qemuCode}${o.qemuStderr.trim() ? `: ${tail(o.qemuStderr, 2).replace(/\n/g, " | ")}` : ""}`;
     verdict = `tcg /dev/kvm cannot boot kernel ${ver} on host kernel ${hostKernel} (${why})`;
   }

@@ -55,6 +55,10 @@ function addNetns(): string {
   const r = run("ip", ["netns", "add", name]);
   if (r.code !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
   made.add(name);
+  // lo up, as in a node's namespace: with lo down the namespace has no local routing table, and
+  // IPVS refuses every real server (`ipvsadm -a` → EINVAL: inet_addr_type() is not unicast).
+  const lo = run("ip", ["netns", "exec", name, "ip", "link", "set", "lo", "up"]);
+  if (lo.code !== 0) throw new Error(`ip link set lo up in ${name}: ${lo.stderr}`);
   return name;
 }
 function delNetns(name: string) {
