@@ -48,6 +48,11 @@ BUNDLES=dist/vm-tests
 
 if [[ ${1:-} == --in-vm ]]; then
   shift
+  # What a klab host needs and a modular stock kernel does not load by itself: the node
+  # namespaces' net.bridge.bridge-nf-call-iptables (see docs/architecture.md).
+  modprobe br_netfilter || echo "# modprobe br_netfilter failed: labs will refuse to start"
+  # The per-file timeout tap's runner would apply (package.json "tap": {"timeout": …}).
+  export TAP_TIMEOUT=${TAP_TIMEOUT:-600}
   tmp=$(mktemp -d)
   echo "TAP version 14"
   n=0 T=0 P=0 F=0 S=0 TD=0 rc=0
@@ -164,9 +169,10 @@ say "bundled ${#specs[@]} test file(s) into $BUNDLES/ ($(( $(date +%s) - start )
 
 # --- 3. the VM ----------------------------------------------------------------------------------
 
+timeout=$(node -p 'require("./package.json").tap?.timeout ?? 30' 2>/dev/null || echo 600)
 # shellcheck disable=SC2086 # KLAB_VM_ARGS is a list of options
 TS_NODE_TRANSPILE_ONLY=1 node --import @isaacs/ts-node-temp-fork-for-pr-2009/import scripts/vm-run.ts \
-  --timeout "${KLAB_VM_TIMEOUT:-840}" ${KLAB_VM_ARGS:-} -- bash scripts/test-kernel-vm.sh --in-vm "${specs[@]}" \
+  --timeout "${KLAB_VM_TIMEOUT:-840}" --env "TAP_TIMEOUT=$timeout" ${KLAB_VM_ARGS:-} -- bash scripts/test-kernel-vm.sh --in-vm "${specs[@]}" \
   2> >(tee "$tmp/vm-run.err" >&2) | emit
 vm_rc=${PIPESTATUS[0]}
 wait # for the stderr tee

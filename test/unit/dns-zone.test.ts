@@ -136,6 +136,9 @@ t.test("SRV: named ports only (spec 2.3.2, 2.4.2)", async (t) => {
   nxdomain(t, "_tcp.single.default.svc.cluster.local", "SRV");
   nodata(t, "_http._tcp.web.default.svc.cluster.local", "TXT");
 
+  // CoreDNS also answers A at the SRV name (its Records() returns the same services)
+  t.same(data(zone.answer("_http._tcp.web.default.svc.cluster.local", "A")), ["10.96.0.20"]);
+  t.same(data(zone.answer("_pg._tcp.db.default.svc.cluster.local", "A")), ["10.244.1.10", "10.244.2.11"]);
   // CoreDNS extension: SRV at the Service name itself, one per port (named or not)
   t.same(data(zone.answer("single.default.svc.cluster.local", "SRV")), [{ priority: 0, weight: 100, port: 80, target: "single.default.svc.cluster.local" }]);
   t.same(data(zone.answer("web.default.svc.cluster.local", "SRV")).map((d) => (d as { port: number }).port), [80, 9090]);
