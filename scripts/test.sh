@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # klab tests (this is what `npm test` runs).
 #
-#   sudo bash scripts/test.sh           setup + unit tests + kernel tests
+#   sudo bash scripts/test.sh           setup + unit tests + kernel tests (+ vm, see below)
 #   bash scripts/test.sh unit           unit tests only
 #   sudo bash scripts/test.sh kernel    kernel tests only
+#   sudo bash scripts/test.sh vm        stock-kernel VM tests only (scripts/test-kernel-vm.sh)
+#
+# The vm layer runs the tests that need IPVS, dummy links or netem inside Debian's stock kernel
+# under qemu. In `all` it runs when this kernel lacks one of them (probed in a throwaway
+# namespace), or always with KLAB_TEST_VM=1 (CI); KLAB_TEST_VM=0 leaves it out.
 #
 # Runs scripts/setup.sh first (when root), then each layer with tap; a layer
 # runs even if an earlier one failed. tap's normal output stays visible. The
@@ -24,9 +29,9 @@ say() { echo "klab test: $*"; }
 
 mode=${1:-all}
 case $mode in
-  all | unit | kernel) ;;
-  -h | --help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: bash scripts/test.sh [all|unit|kernel]" >&2; exit 2 ;;
+  all | unit | kernel | vm) ;;
+  -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: bash scripts/test.sh [all|unit|kernel|vm]" >&2; exit 2 ;;
 esac
 
 P=0 F=0 S=0
@@ -79,7 +84,7 @@ run_layer() {
     return 0
   fi
 
-  local out=$tmp/$name.tap rc
+  local out=$tmp/$name.tap rc t0=$SECONDS
   say "$name: npm run $script"
   if [[ -t 1 ]]; then
     # Interactive: tap's usual pretty reporter on the terminal, raw TAP to a file.
@@ -119,7 +124,8 @@ run_layer() {
     say "$name: tap exited $rc although no test reported failure (a crashed test file?); counted as 1 failure"
     fail=1
   fi
-  say "$name: $pass passed, $fail failed, $((skip + todo)) skipped"
+  local secs=$((SECONDS - t0))
+  say "$name: $pass passed, $fail failed, $((skip + todo)) skipped ($((secs / 60))m$((secs % 60))s)"
 
   P=$((P + pass)) F=$((F + fail)) S=$((S + skip + todo))
 }
@@ -135,6 +141,36 @@ if [[ $mode == all || $mode == kernel ]]; then
     run_layer kernel test:kernel test/kernel test/labs.test.ts
   else
     say "kernel: skipped (needs root)"
+  fi
+fi
+
+# What of IPVS, dummy links and netem this kernel lacks (empty: it has them all).
+kernel_lacks() {
+  local ns=kt-vmprobe-$$ lacks=()
+  ip netns add "$ns" 2>/dev/null || { echo "network namespaces"; return; }
+  ip netns exec "$ns" ip link add kt-probe-d type dummy 2>/dev/null || lacks+=(dummy)
+  if ip netns exec "$ns" ip link add kt-probe-a type veth peer name kt-probe-b 2>/dev/null; then
+    ip netns exec "$ns" tc qdisc add dev kt-probe-a root netem delay 1ms 2>/dev/null || lacks+=(netem)
+  fi
+  ip netns del "$ns"
+  modprobe -q ip_vs 2>/dev/null
+  [[ -e /proc/net/ip_vs ]] || lacks+=(IPVS)
+  echo "${lacks[*]}"
+}
+
+if [[ $mode == vm || ($mode == all && ${KLAB_TEST_VM:-} != 0) ]]; then
+  if (( EUID != 0 )); then
+    say "vm: skipped (needs root)"
+  elif [[ $mode == vm || ${KLAB_TEST_VM:-} == 1 ]]; then
+    run_layer vm test:kernel-vm scripts/test-kernel-vm.sh
+  else
+    lacks=$(kernel_lacks)
+    if [[ -n $lacks ]]; then
+      say "vm: this kernel lacks $lacks; running those tests in a stock kernel under qemu"
+      run_layer vm test:kernel-vm scripts/test-kernel-vm.sh
+    else
+      say "vm: not needed (this kernel has IPVS, dummy links and netem: the kernel layer ran those tests)"
+    fi
   fi
 fi
 

@@ -2,12 +2,11 @@
 // on this host's own filesystem. For the tests that need kernel features the development/CI
 // kernel lacks (IPVS, netem, dummy links): see docs/testing.md and `npm run test:kernel-vm`.
 //
-// Run (as root), from anywhere:
+// Run (as root) from the repository root (node resolves the loader from node_modules there):
 //
 //   TS_NODE_TRANSPILE_ONLY=1 node --import @isaacs/ts-node-temp-fork-for-pr-2009/import scripts/vm-run.ts [options] -- CMD ARGS…
 //
-// (the runner of the other TypeScript scripts, see `npm run bench:bringup`; run it from the
-// repository root so that node finds the loader in node_modules).
+// (the runner of the other TypeScript scripts, see `npm run bench:bringup`).
 //
 // What one invocation does:
 //   1. installs what is missing with apt-get (`apt-get update` only then): a distro kernel with
@@ -23,9 +22,21 @@
 //      /lib/modules/<version> is there (the kernel package's modules, seen through 9p) so that
 //      modprobe works, then runs CMD ARGS… as root with cwd = the current directory (same path as
 //      on the host; artifacts such as dist/ must already be built on the host), stdin /dev/null,
-//      env: PATH, HOME=/root, LANG=C.UTF-8, TERM=dumb, KLAB_VM=1 plus --env;
-//   5. prints `KLAB-VM-EXIT <code>` and powers off; the console goes to stdout as it comes
-//      (carriage returns stripped); progress and the verdict, prefixed `vm-run:`, go to stderr.
+//      env: PATH, HOME=/root, LANG=C.UTF-8, TERM=dumb, KLAB_VM=1, KLAB_VM_ACCEL=kvm|tcg (under
+//      tcg everything runs 10-40 times slower: wall-clock thresholds may use it) plus --env;
+//   5. prints `KLAB-VM-EXIT <code>` and powers off (the command also runs under the guest's own
+//      `timeout`, in case this process is killed); the console goes to stdout as it comes
+//      (carriage returns and escape sequences stripped); progress and the verdict, prefixed
+//      `vm-run:`, go to stderr. While the command runs, the kernel's console log level is 2
+//      (panics and oopses still show); its errors are printed afterwards as `# kernel log: …`.
+//
+// Inside, /tmp, /run and /dev/shm are fresh tmpfs (the host's /tmp is not visible: put what
+// the command needs elsewhere, e.g. in the repository); everything else is the host's tree as
+// it was at boot, writable through the overlay, and every write is lost at power-off. There is
+// no network but loopback. The guest's /tmp etc. are mounted by the initramfs, so the command
+// sees a minimal, already-mounted system with no init and no services. The per-run script it
+// runs (/var/cache/klab-vm/jobs/<pid>-<nonce>/job.sh) is deleted afterwards; SIGINT, SIGTERM
+// and SIGHUP stop the VM.
 //
 // Options:
 //   --timeout S         hard limit for the whole run, boot included (default 900 = 15 min)
@@ -347,13 +358,14 @@ function buildInitrd(ver: string): string {
 /** POSIX shell single-quoting. */
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function jobScript(nonce: string, cwd: string): string {
+function jobScript(nonce: string, cwd: string, accel: "kvm" | "tcg"): string {
   const env = [
     `PATH=${process.env.PATH || "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}`,
     "HOME=/root",
     "LANG=C.UTF-8",
     "TERM=dumb",
     "KLAB_VM=1",
+    `KLAB_VM_ACCEL=${accel}`,
     ...EXTRA_ENV,
   ];
   return `#!/bin/sh
@@ -374,8 +386,14 @@ kver=$(uname -r)
 [ -s "/lib/modules/$kver/modules.dep" ] || depmod "$kver" || fail "depmod $kver"
 cd ${sq(cwd)} || fail "cannot cd to ${cwd.replace(/["$`\\]/g, "")}"
 echo "KLAB-VM-KERNEL $kver uptime=$(cut -d' ' -f1 /proc/uptime) ${nonce}"
-${command.map(sq).join(" ")} </dev/null
+# While the command runs, only emergencies and alerts (panic, oops) reach the console, so that
+# kernel messages do not cut into its output; errors are listed after it instead.
+/bin/busybox dmesg -n 2
+# The guest's own limit, in case the host side is gone (it normally stops the VM first).
+timeout -k 10 ${TIMEOUT_S} ${command.map(sq).join(" ")} </dev/null
 rc=$?
+/bin/busybox dmesg -n 4
+dmesg --level=emerg,alert,crit,err 2>/dev/null | tail -n 20 | sed 's/^/# kernel log: /'
 echo "KLAB-VM-EXIT $rc ${nonce}"
 off
 `;
@@ -566,7 +584,7 @@ async function main(): Promise<number> {
   jobDir = join(CACHE, "jobs", `${process.pid}-${nonce}`);
   mkdirSync(jobDir);
   const job = join(jobDir, "job.sh");
-  writeFileSync(job, jobScript(nonce, process.cwd()), { mode: 0o755 });
+  writeFileSync(job, jobScript(nonce, process.cwd(), accel), { mode: 0o755 });
 
   const remaining = TIMEOUT_S * 1000 - (performance.now() - t0);
   say(`booting ${kernel} (${accel}, -smp ${SMP}, -m ${MEM}); limits: boot ${BOOT_TIMEOUT_S} s, total ${TIMEOUT_S} s`);
