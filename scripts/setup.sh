@@ -88,6 +88,18 @@ fi
 # (Re)write the stamp: after npm ci, or the first time an up-to-date node_modules is seen.
 [[ -f $deps_stamp && $(<"$deps_stamp") == "$lock_hash" ]] || echo "$lock_hash" >"$deps_stamp"
 
+# --- kernel module: br_netfilter ---------------------------------------------------
+# Kubernetes needs bridged pod traffic to pass iptables (net.bridge.bridge-nf-call-iptables
+# in each node namespace); stock kernels ship br_netfilter as a module that is not loaded.
+# Loading it switches bridge-nf-call-* on in the host's own namespace too: set those back to
+# 0 so the host's bridges behave as before (labs turn it on inside their node namespaces).
+if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] && command -v modprobe >/dev/null; then
+  if modprobe br_netfilter 2>/dev/null; then
+    sysctl -q -w net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0 || true
+    say "loaded br_netfilter (off for the host's own bridges; labs enable it in their nodes)"
+  fi
+fi
+
 # --- 4. build -----------------------------------------------------------------
 
 build_stamp=dist/.build-stamp

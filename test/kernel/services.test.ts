@@ -16,6 +16,8 @@ type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 const AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.47";
 /** Unique per run: the readiness flag files live in the host's /tmp. */
 const UNIQ = `${process.pid}-${Date.now().toString(36)}`;
+// Under qemu's TCG emulation (the stock-kernel VM layer) everything runs several times slower.
+const SLOW = process.env.KLAB_VM_ACCEL === "tcg" ? 5 : 1;
 const flagFile = (pod: string) => `/tmp/klab-unready-${UNIQ}-${pod}`;
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -79,7 +81,7 @@ const nftTable = (lab: string, node: string) => inNetns(nodeNs(lab, node), ["nft
 
 /** One curl with `n` URLs, one connection each: the bodies (pod names of /hostname). */
 function hostnames(lab: string, fromPod: string, url: string, n: number): string[] {
-  const r = klab(["exec", "--lab", lab, fromPod, "--", "curl", "-s", "-m", "2", "-H", "Connection: close", "-w", "\\n", ...Array(n).fill(url)], { timeoutMs: 120_000 });
+  const r = klab(["exec", "--lab", lab, fromPod, "--", "curl", "-s", "-m", String(2 * SLOW), "-H", "Connection: close", "-w", "\\n", ...Array(n).fill(url)], { timeoutMs: 120_000 });
   return r.stdout.split("\n").filter((l) => l !== "");
 }
 function tally(names: string[]): Record<string, number> {
@@ -104,10 +106,10 @@ function checkSpread(t: TapTest, lab: string, fromPod: string, url: string, expe
  * from a pod that has not drawn ICMP errors before: the node rate-limits the ICMP errors it
  * sends to one address (net.ipv4.icmp_ratelimit: a burst of 6, then 1/s). */
 function checkRefused(t: TapTest, lab: string, fromPod: string, ip: string, port: number) {
-  const r = inNetns(podNs(lab, fromPod), ["nc", "-z", "-v", "-n", "-w", "3", ip, String(port)]);
+  const r = inNetns(podNs(lab, fromPod), ["nc", "-z", "-v", "-n", "-w", String(3 * SLOW), ip, String(port)]);
   t.not(r.code, 0, "the connection fails");
   t.match(r.stderr, /refused/i, `connection refused, not a timeout: ${r.stderr.trim()}`);
-  t.ok(r.ms < 500, `refused in ${r.ms} ms (< 500 ms)`);
+  t.ok(r.ms < 500 * SLOW, `refused in ${r.ms} ms (< ${500 * SLOW} ms, far below the ${3 * SLOW} s connect timeout)`);
   t.comment(`REJECT of ${ip}:${port} seen by ${fromPod} after ${r.ms} ms`);
 }
 
