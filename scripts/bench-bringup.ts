@@ -242,11 +242,8 @@ spec:
 
 interface Pod { name: string; ip: string; node: string }
 
-async function getPods(lab: string): Promise<Pod[]> {
-  const r = await track($`${KLAB} get pods -o json --lab ${lab}`.nothrow());
-  checkInterrupted();
-  if (r.exitCode !== 0) throw new BenchError(`klab get pods failed:\n${tail(r.stdout + r.stderr, 10)}`);
-  const list = JSON.parse(r.stdout) as { items: { metadata: { name: string }; spec: { nodeName: string }; status: { podIP?: string } }[] };
+function podsOf(json: string): Pod[] {
+  const list = JSON.parse(json) as { items: { metadata: { name: string }; spec: { nodeName: string }; status: { podIP?: string } }[] };
   return list.items.map((p) => ({ name: p.metadata.name, ip: p.status.podIP ?? "", node: p.spec.nodeName }));
 }
 
@@ -342,9 +339,9 @@ function sampleRss(lab: string, pods: number): RssSample {
 
 interface KlabRun {
   upCmdS: number; // `klab up` alone
-  getPodsS: number; // `klab get pods -o json` (names and IPs to probe)
+  getPodsS: number; // reading the pods (names, IPs) from `klab up -o json`
   probeS: number; // from then until every pod answered
-  serveS: number; // up + get pods + probe: start of `klab up` until every pod answered
+  serveS: number; // up + probe: start of `klab up` until every pod answered
   downS: number;
   totalS: number; // serveS + downS
   probeRounds: number;
@@ -360,19 +357,20 @@ async function benchKlab(run: number, work: string): Promise<KlabRun> {
 
   labsToRemove.add(lab); // from here on, cleanup downs it (klab records state before creating anything)
   const t0 = now();
-  const up = await track($`${KLAB} ${VERBOSE ? ["-v"] : []} up ${file}`.nothrow());
+  // `up -o json` prints the pods it created (as kubectl apply -o json): no second command.
+  const up = await track($`${KLAB} ${VERBOSE ? ["-v"] : []} up -o json ${file}`.nothrow());
   const tUp = now();
   checkInterrupted();
-  if (VERBOSE) process.stderr.write(up.stdout + up.stderr);
+  if (VERBOSE) process.stderr.write(up.stderr);
   if (up.exitCode !== 0) throw new BenchError(`klab up failed (exit ${up.exitCode}):\n${tail(up.stdout + up.stderr)}`);
-  const pods = await getPods(lab);
+  const pods = podsOf(up.stdout);
   const tPods = now();
-  if (pods.length !== PODS) throw new BenchError(`klab get pods lists ${pods.length} pods, expected ${PODS}`);
+  if (pods.length !== PODS) throw new BenchError(`klab up -o json lists ${pods.length} pods, expected ${PODS}`);
   const probeNode = [...new Set(pods.map((p) => p.node))].sort()[0];
   const { rounds } = await probeUntilServing(`klab-${lab}-${probeNode}`, pods, work, t0 + SERVE_TIMEOUT_MS);
   const tServe = now();
   say(`klab run ${run}: all ${PODS} pods answered /hostname after ${secs(tServe - t0).toFixed(2)} s ` +
-    `(klab up exited after ${secs(tUp - t0).toFixed(2)} s, klab get pods took ${secs(tPods - tUp).toFixed(2)} s, ` +
+    `(klab up exited after ${secs(tUp - t0).toFixed(2)} s, reading its pod list took ${secs(tPods - tUp).toFixed(2)} s, ` +
     `probing ${secs(tServe - tPods).toFixed(2)} s in ${rounds} round(s) from ${probeNode})`);
 
   const rss = sampleRss(lab, PODS); // between the two timed intervals

@@ -80,11 +80,15 @@ export function buildProgram(): Command {
     .command("up")
     .description("create a lab's nodes, pods and network in the kernel")
     .argument("<files...>", "lab files (multi-document YAML)")
-    .action(async (files: string[]) => {
+    .addOption(new Option("-o, --output <format>", "print the lab's pods as a List (as kubectl apply -o)").choices(["json", "yaml"]))
+    .action(async (files: string[], o: { output?: "json" | "yaml" }) => {
       const m = await modelFromFiles(files);
-      const st = await up(m);
+      const st = await up(m, { renderer: o.output ? "silent" : undefined });
       await waitForReadiness(m.lab);
-      out(upSummary(m, st));
+      if (!o.output) return void out(upSummary(m, st));
+      const { listOutput, podObject, statusByPod } = await views();
+      const byPod = statusByPod(st);
+      out(listOutput(m.pods.map((p) => podObject(m, p, byPod.get(`${p.namespace}/${p.name}`), loadState(m.lab)?.createdAt)), o.output));
     });
 
   program
