@@ -80,20 +80,10 @@ export interface ManualEndpoint {
   ports: Record<string, { port: number; protocol: Protocol }>;
 }
 
-export interface ServiceSpecModel {
-  namespace: string;
-  name: string;
-  type: ServiceType;
-  clusterIP: string | null;
-  externalName?: string;
+/** A Service as declared (addresses allocated), before endpoints are resolved. */
+export interface ServiceSpecModel extends Omit<ServiceModel, "ports" | "endpoints"> {
   selector?: Record<string, string>;
   ports: ServiceSpecPort[];
-  sessionAffinity: "None" | "ClientIP";
-  affinityTimeoutSeconds: number;
-  externalTrafficPolicy: "Cluster" | "Local";
-  internalTrafficPolicy: "Cluster" | "Local";
-  publishNotReadyAddresses: boolean;
-  loadBalancerIP?: string;
   /** From Endpoints/EndpointSlice objects, for Services without a selector. */
   manualEndpoints?: ManualEndpoint[];
 }

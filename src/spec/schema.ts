@@ -308,6 +308,8 @@ export const serviceSchema = z.strictObject({
   }),
 });
 
+/** A port of hand-written Endpoints or an EndpointSlice (the same fields in both). */
+const endpointPort = z.strictObject({ name: z.string().optional(), port: z.number().int().min(1).max(65535), protocol: z.enum(["TCP", "UDP"]).default("TCP"), appProtocol: ignored });
 const endpointAddress = z.strictObject({ ip: z.string(), hostname: z.string().optional(), nodeName: z.string().optional(), targetRef: ignored });
 export const endpointsSchema = z.strictObject({
   apiVersion: z.literal("v1", { error: 'expected apiVersion "v1" for kind Endpoints' }),
@@ -316,7 +318,7 @@ export const endpointsSchema = z.strictObject({
   subsets: z.array(z.strictObject({
     addresses: z.array(endpointAddress).default([]),
     notReadyAddresses: z.array(endpointAddress).default([]),
-    ports: z.array(z.strictObject({ name: z.string().optional(), port: z.number().int().min(1).max(65535), protocol: z.enum(["TCP", "UDP"]).default("TCP"), appProtocol: ignored })).default([]),
+    ports: z.array(endpointPort).default([]),
   })).default([]),
 });
 
@@ -333,7 +335,7 @@ export const endpointSliceSchema = z.strictObject({
     targetRef: ignored,
     zone: ignored,
   })).default([]),
-  ports: z.array(z.strictObject({ name: z.string().optional(), port: z.number().int().min(1).max(65535), protocol: z.enum(["TCP", "UDP"]).default("TCP"), appProtocol: ignored })).default([]),
+  ports: z.array(endpointPort).default([]),
 });
 
 /** The kinds a lab file may hold, keyed by `kind`. */
