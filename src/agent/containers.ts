@@ -11,6 +11,9 @@ import { nativeAddonPath } from "../paths.js";
 import type { ContainerModel, PodModel } from "../model/types.js";
 import { startNetexec } from "../workloads/netexec.js";
 import { startPause } from "../workloads/pause.js";
+import { startDnsServer } from "../dns/server.js";
+import type { Zone } from "../dns/zone.js";
+import { createWriteStream, type WriteStream } from "node:fs";
 import { Prober } from "./probes.js";
 
 type RunningWorkload = Awaited<ReturnType<typeof startPause>>;
@@ -64,6 +67,8 @@ export interface PodRuntimeContext {
   nodeNetns?: string;
   /** Called when the pod's readiness may have changed. */
   onChange?: () => void;
+  /** For the klab-dns image: the lab's current zone and the Lab's spec.dns settings. */
+  dns?: { zone: () => Zone; upstream?: string; log: boolean };
 }
 
 export { containerLogPath } from "../kernel/state.js";
@@ -119,7 +124,9 @@ export class ContainerRunner {
                 log: (l) => this.logLine(l),
                 exit: (code) => void this.exited(code, null),
               })
-            : await startPause();
+            : w.kind === "dns"
+              ? await this.startDns(netns)
+              : await startPause();
         this.running();
       }
     } catch (e) {
@@ -129,6 +136,25 @@ export class ContainerRunner {
       this.settle();
       this.scheduleRestart(128);
     }
+  }
+
+  /** The cluster DNS responder, its sockets (and its upstream's) opened in the pod's namespace. */
+  private async startDns(netns: string): Promise<RunningWorkload> {
+    const dns = this.ctx.dns;
+    if (!dns) throw new Error("image klab-dns runs only as the lab's cluster DNS (kube-system/kube-dns)");
+    // A stream: at thousands of queries a second, one synchronous append per line would stall.
+    const out: WriteStream = createWriteStream(this.logPath, { flags: "a" });
+    out.on("error", () => undefined);
+    const server = await startDnsServer({
+      zone: dns.zone,
+      listen: (kind, port) => ({ fd: nativeNetns().socketInNetns(netns, kind, "0.0.0.0", port) }),
+      upstreamSocket: (kind) => nativeNetns().socketInNetns(netns, kind === "udp" ? "udp" : "tcp-client", "0.0.0.0", 0),
+      upstream: dns.upstream,
+      queryLog: dns.log,
+      log: (line) => out.write(line + "\n"),
+    });
+    out.write(`[INFO] klab-dns: serving ${dns.zone().apexes.join(" ")} on :53 (UDP, TCP)${dns.upstream ? `, forwarding the rest to ${dns.upstream}` : ", refusing the rest (no upstream)"}\n`);
+    return { stop: async () => { await server.stop(); out.end(); } };
   }
 
   /** The container's readiness probe, started while it runs. */

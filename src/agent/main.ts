@@ -12,6 +12,7 @@ import { run } from "../kernel/exec.js";
 import { initialServices } from "../plan/proxy/node.js";
 import { resolveServices } from "../model/services.js";
 import type { PodModel } from "../model/types.js";
+import { buildZone, type Zone } from "../dns/zone.js";
 
 async function main() {
   const i = process.argv.indexOf("klab-agent");
@@ -41,9 +42,29 @@ async function main() {
   const healthy = new Set(model.nodes.map((n) => n.name));
   const speaker = new Speaker(model, say);
   const hasLB = () => model.services.some((s) => s.type === "LoadBalancer");
+  // The cluster DNS zone, rebuilt on the first query after any change (Services, endpoints,
+  // readiness, pods): CoreDNS's kubernetes plugin answers from its informers' cache the same way.
+  let zoneCache: Zone | undefined;
+  let zoneSerial = 0;
+  const zone = () => {
+    if (zoneCache) return zoneCache;
+    zoneSerial = Math.max(zoneSerial + 1, Math.floor(Date.now() / 1000));
+    zoneCache = buildZone({
+      clusterDomain: model.dns.clusterDomain,
+      services: currentServices(),
+      pods: model.pods.map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, hostname: p.specHostname, subdomain: p.subdomain })),
+      namespaces: model.namespaces,
+      ttl: model.dns.ttl,
+      reverseCIDRs: [model.serviceCIDR, model.podCIDR],
+      nameserverIP: model.dns.serviceIP,
+      serial: zoneSerial,
+    });
+    return zoneCache;
+  };
   // Syncs scheduled or running: status reports rules as settled only when none are.
   let syncsInFlight = 0;
   const scheduleSync = () => {
+    zoneCache = undefined;
     // No Services, no kube-proxy rules: labs about pod networking stay free of them.
     if (syncTimer || !started || model.services.length === 0) return;
     syncsInFlight++;
@@ -77,6 +98,7 @@ async function main() {
     const rt = new PodRuntime({
       lab, pod, utsFile: utsFile(lab, pod.namespace, pod.name), logDir: logDir(lab), backoffInitialMs: backoff,
       nodeNetns: node.netns, onChange: scheduleSync,
+      dns: { zone, upstream: model.dns.upstream, log: model.dns.log },
     });
     byKey.set(`${pod.namespace}/${pod.name}`, rt);
     return rt;

@@ -175,3 +175,52 @@ export function parseUdp(probe: Extract<Probe, { kind: "udp" }>, stdout: string,
   }
   return { ok: true, observed };
 }
+
+// ---- dns: dig from inside the source ----------------------------------------------------------
+
+export function digArgv(p: Extract<Probe, { kind: "dns" }>, timeoutMs: number): string[] {
+  return [
+    "dig", ...(p.search ? ["+search"] : []), ...(p.tcp ? ["+tcp"] : []), `+time=${secs(timeoutMs)}`, "+tries=1",
+    ...(p.server ? [`@${p.server}`] : []), p.name, p.type,
+  ];
+}
+
+export interface DigAnswer { rcode: string; records: { name: string; ttl: number; type: string; data: string }[] }
+
+/** dig's default output: the status in the HEADER line and the ANSWER SECTION's records. */
+export function parseDig(stdout: string): DigAnswer | null {
+  const status = /->>HEADER<<- opcode: \w+, status: (\w+)/.exec(stdout);
+  if (!status) return null;
+  const records: DigAnswer["records"] = [];
+  const section = /;; ANSWER SECTION:\n([\s\S]*?)(?:\n\n|$)/.exec(stdout);
+  for (const line of section ? section[1].split("\n") : []) {
+    const f = /^(\S+)\s+(\d+)\s+IN\s+(\S+)\s+(.*)$/.exec(line.trim());
+    if (f) records.push({ name: f[1], ttl: Number(f[2]), type: f[3], data: f[4].trim() });
+  }
+  return { rcode: status[1], records };
+}
+
+const normName = (s: string) => s.trim().toLowerCase().replace(/\.$/, "").replace(/\.(\s|$)/g, "$1");
+
+export function judgeDns(p: Extract<Probe, { kind: "dns" }>, stdout: string, exitCode: number): Outcome {
+  const a = parseDig(stdout);
+  if (!a) {
+    const err = stdout.split("\n").find((l) => /timed out|no servers|couldn't get address|not found/i.test(l));
+    return { ok: false, observed: err ? shorten(err.replace(/^;;\s*/, "")) : `dig exit ${exitCode}, no reply` };
+  }
+  const ofType = a.records.filter((r) => r.type === p.type || p.type === "ANY").map((r) => r.data);
+  const all = a.records.map((r) => `${r.type} ${r.data}`);
+  const observed = `${a.rcode}${all.length ? `: ${shorten(all.join(", "), 120)}` : ", no answers"}`;
+  const want = p.rcode ?? "NOERROR";
+  if (a.rcode !== want) return { ok: false, observed, mismatch: `expected ${want}, got ${observed}` };
+  if (p.answers) {
+    const got = [...new Set(ofType.map(normName))].sort();
+    const exp = [...new Set(p.answers.map(normName))].sort();
+    if (got.join("|") !== exp.join("|")) return { ok: false, observed, mismatch: `expected exactly [${exp.join(", ")}], got [${got.join(", ")}]` };
+  }
+  for (const c of p.contains ?? []) {
+    if (!a.records.some((r) => normName(r.data).includes(normName(c)))) return { ok: false, observed, mismatch: `no answer contains "${c}"` };
+  }
+  if (!p.rcode && !p.answers && !p.contains && ofType.length === 0) return { ok: false, observed, mismatch: `no ${p.type} record in the answer` };
+  return { ok: true, observed };
+}

@@ -6,6 +6,8 @@ import { parseEndpoint, resolveNodePort, selectPods } from "../model/cluster.js"
 import type { CheckModel, ClusterModel, Endpoint, PodModel } from "../model/types.js";
 import {
   curlArgv,
+  digArgv,
+  judgeDns,
   distributionArgv,
   judgeDistribution,
   endpointIP,
@@ -51,6 +53,7 @@ export function describeProbe(m: ClusterModel, c: CheckModel): string {
     case "ping": return `ping ${name(p.target)}`;
     case "tcp": return `tcp ${name(p.target)}:${p.port}`;
     case "udp": return `udp ${name(p.target)}:${p.port} "${p.send}"`;
+    case "dns": return `dig ${p.search ? "+search " : ""}${p.tcp ? "+tcp " : ""}${p.server ? `@${p.server} ` : ""}${p.name} ${p.type}`;
     case "http": {
       const what = p.distribution ? `${p.distribution.requests}× ` : "";
       try { return `${what}${p.method} ${expandUrl(m, p.url, resolver(m), nodePorts(m))}`; } catch { return `${what}${p.method} ${p.url}`; }
@@ -100,6 +103,10 @@ async function attempt(m: ClusterModel, c: CheckModel, from: Endpoint): Promise<
     case "udp": {
       const r = await inNetns(ns, udpArgv(endpointIP(m, p.target), p.port, c.timeoutMs), p.send, hard);
       return parseUdp(p, r.stdout, r.stderr);
+    }
+    case "dns": {
+      const r = await inNetns(ns, digArgv(p, c.timeoutMs), undefined, hard);
+      return judgeDns(p, r.stdout, r.exitCode);
     }
     case "matrix":
       throw new Error("matrix is run by runMatrix");

@@ -2,6 +2,7 @@
 // about, exit statuses.
 import type { ClusterModel, PodModel } from "../model/types.js";
 import { listLabs, loadModel } from "../kernel/state.js";
+import { readFileSync } from "node:fs";
 
 export const EXIT = { ok: 0, checksFailed: 1, usage: 2, host: 3, kernel: 4 } as const;
 
@@ -15,7 +16,16 @@ export class UsageError extends Error {
 /** Parse and validate lab files (loaded on demand: zod and yaml cost startup time). */
 export async function modelFromFiles(files: string[], opts: import("../model/cluster.js").BuildOptions = {}): Promise<ClusterModel> {
   const [{ loadLabFiles }, { buildCluster }] = await Promise.all([import("../spec/load.js"), import("../model/cluster.js")]);
-  return buildCluster(loadLabFiles(files), opts);
+  return buildCluster(loadLabFiles(files), { hostResolvConf: hostResolvConf(), ...opts });
+}
+
+/** The node's resolv.conf is the host's (nodes share its filesystem). */
+function hostResolvConf(): string {
+  try {
+    return readFileSync("/etc/resolv.conf", "utf8");
+  } catch {
+    return "";
+  }
 }
 
 /** The running lab a command is about: --lab, or the only one that is up. */

@@ -15,7 +15,7 @@ import { listNetns } from "../kernel/processes.js";
 import { containerLogPath, listLabs, loadModel, loadState, logDir } from "../kernel/state.js";
 import { PlanStepError } from "../kernel/apply.js";
 import type { CheckResult } from "../checks/runner.js";
-import type { ClusterModel } from "../model/types.js";
+import type { ClusterModel, PodModel } from "../model/types.js";
 import { EXIT, findPod, modelFromFiles, runningLab, UsageError } from "./labs.js";
 
 const up = async (...a: Parameters<typeof import("../kernel/lifecycle.js").up>) => (await import("../kernel/lifecycle.js")).up(...a);
@@ -395,6 +395,42 @@ export function buildProgram(): Command {
         child.on("error", () => resolve(127));
       });
       process.exitCode = code;
+    });
+
+  program
+    .command("dns")
+    .description("look a name up with dig from inside a pod (its resolv.conf: search path, ndots, kube-dns)")
+    .argument("<name>", "name to look up: web, web.other, web.default.svc.cluster.local, an IP for PTR")
+    .argument("[type]", "record type (A, AAAA, SRV, PTR, TXT, CNAME, SOA, NS, ANY)", "A")
+    .option("--from <pod>", "pod/NAMESPACE/NAME or pod/NAME to ask from (default: the first pod outside kube-system)")
+    .option("--tcp", "query over TCP")
+    .option("--short", "answers only (dig +short)")
+    .option("--no-search", "do not apply the pod's search list (dig without +search)")
+    .option("--lab <lab>", "lab name")
+    .action(async (name: string, type: string, o: { from?: string; tcp?: boolean; short?: boolean; search: boolean; lab?: string }) => {
+      requireRoot();
+      requireTools(["ip", "nsenter", "dig"]);
+      const m = runningLab(o.lab);
+      let pod: PodModel | undefined;
+      if (o.from) {
+        const ref = /^(?:pods?|po)\/(?:([^/]+)\/)?([^/]+)$/.exec(o.from);
+        if (!ref) throw new UsageError(`--from ${o.from}: expected pod/NAMESPACE/NAME or pod/NAME`, "e.g. --from pod/default/client");
+        pod = findPod(m, ref[2], ref[1] ?? "default");
+      } else {
+        pod = m.pods.find((p) => p.namespace !== "kube-system");
+        if (!pod) throw new UsageError("the lab has no pod to ask from outside kube-system", "name one with --from pod/NAMESPACE/NAME");
+      }
+      const qtype = type.toUpperCase();
+      // An address asks for its PTR record, as `dig -x` does.
+      const query = /^\d{1,3}(\.\d{1,3}){3}$/.test(name) && (qtype === "A" || qtype === "PTR") ? ["-x", name] : [name, qtype];
+      const flags = [...(o.search ? ["+search"] : []), ...(o.tcp ? ["+tcp"] : []), ...(o.short ? ["+short"] : [])];
+      process.stderr.write(`# dig ${[...flags, ...query].join(" ")}  (from pod ${pod.namespace}/${pod.name}${pod.resolvConf ? "" : ", which uses the node's resolv.conf"})\n`);
+      const argv = ["nsenter", `--uts=${utsFile(m.lab, pod.namespace, pod.name)}`, "--", "ip", "netns", "exec", pod.netns, "dig", ...flags, ...query];
+      const child = spawn(argv[0], argv.slice(1), { stdio: "inherit" });
+      process.exitCode = await new Promise<number>((resolve) => {
+        child.on("exit", (c) => resolve(c ?? 1));
+        child.on("error", () => resolve(127));
+      });
     });
 
   program

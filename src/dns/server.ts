@@ -59,6 +59,9 @@ export interface DnsServerOptions {
   ednsUdpSize?: number;
   /** Forwards in flight (UDP and TCP, all clients); more get SERVFAIL at once. Default 1024. */
   maxPendingForwards?: number;
+  /** An unbound socket (fd) for talking to the upstream, so forwards leave from the DNS pod's
+   * network namespace rather than this process's; default: a socket of this process. */
+  upstreamSocket?(kind: "udp" | "tcp"): number;
 }
 
 export interface DnsServerStats {
@@ -439,7 +442,9 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     });
     await new Promise<void>((resolve, reject) => {
       upSock!.once("error", reject);
-      upSock!.bind(0, () => { upSock!.off("error", reject); resolve(); });
+      const bound = () => { upSock!.off("error", reject); resolve(); };
+      if (opts.upstreamSocket) upSock!.bind({ fd: opts.upstreamSocket("udp") }, bound);
+      else upSock!.bind(0, bound);
     });
   }
 
@@ -506,7 +511,9 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
       const len = Buffer.alloc(2);
       len.writeUInt16BE(buf.length);
       const question = questionBytes(buf);
-      const sock = net.connect({ host: upstream!.host, port: upstream!.port });
+      const sock = opts.upstreamSocket
+        ? new net.Socket({ fd: opts.upstreamSocket("tcp"), readable: true, writable: true }).connect(upstream!.port, upstream!.host)
+        : net.connect({ host: upstream!.host, port: upstream!.port });
       upstreamSockets.add(sock);
       let chunks: Buffer[] = [];
       let have = 0;

@@ -6,6 +6,8 @@ import type { ClusterModel, PodModel } from "../model/types.js";
 import { podVethLines } from "../plan/cni/node.js";
 import { podSteps } from "../plan/cni/pod.js";
 import type { Plan } from "../plan/types.js";
+import { ETC_NETNS, resolvConfStage } from "../plan/cluster.js";
+import { rmSync } from "node:fs";
 import { agentGet } from "./agent-client.js";
 import { applyPlan } from "./apply.js";
 import { run } from "./exec.js";
@@ -67,6 +69,7 @@ export function addPodsPlan(m: ClusterModel, pods: PodModel[]): Plan {
         steps: [...byNode].map(([node, ps]) => ({ kind: "ip" as const, netns: m.nodes.find((n) => n.name === node)!.netns, lines: ps.flatMap((p) => podVethLines(m, p)) })),
       },
       { name: "pod interfaces", steps: pods.flatMap((p) => podSteps(m, p)) },
+      ...resolvConfStage(pods),
     ],
   };
 }
@@ -79,12 +82,15 @@ export async function applyChanges(old: ClusterModel, next: ClusterModel): Promi
   state.netns = [...new Set([...state.netns, ...changes.added.map((p) => p.netns)])];
   saveState(state);
   if (changes.added.length) await applyPlan(addPodsPlan(next, changes.added));
+  // Pods changed in place may have a new dnsPolicy or dnsConfig: the kubelet rewrites it.
+  await applyPlan({ lab: next.lab, stages: resolvConfStage(changes.changed, true) });
   saveModel(next);
   await agentGet(old.lab, "/reload", 60_000, "POST");
   if (changes.removed.length) {
     const gone = changes.removed.map((p) => p.netns);
     await killAndWait([...pidsInNetns(gone).values()].flat(), 1000);
     await run("ip", ["-force", "-batch", "-"], { input: gone.map((n) => `netns del ${n}`).join("\n") + "\n", reject: false });
+    for (const n of gone) rmSync(`${ETC_NETNS}/${n}`, { recursive: true, force: true });
     state.netns = state.netns.filter((n) => !gone.includes(n));
   }
   saveState(state);

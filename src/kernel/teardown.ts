@@ -2,12 +2,12 @@
 // delete its namespaces (which takes every link, route and rule inside with them) and its
 // /etc/netns entries. Tolerates anything already gone, so it also finishes a half-done `up`.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { labDir, RUN_DIR } from "../plan/cluster.js";
+import { ETC_NETNS, labDir, RUN_DIR } from "../plan/cluster.js";
 import { run } from "./exec.js";
 import { agentPids, killAndWait, listNetns, pidsInNetns } from "./processes.js";
 import { listLabs, loadState, removeLabDir } from "./state.js";
 
-export const ETC_NETNS = "/etc/netns";
+export { ETC_NETNS };
 
 export interface TeardownReport {
   lab: string;

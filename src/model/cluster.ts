@@ -4,6 +4,8 @@ import { didYouMean, LabFileError, type SpecError } from "../spec/errors.js";
 import type { LoadedFiles, Path, Sourced } from "../spec/load.js";
 import type { CheckSpec, PodSpec } from "../spec/schema.js";
 import { resolveWorkload } from "./images.js";
+import { DNS_ADDON_FILE, DNS_DEPLOYMENT, DNS_SERVICE, dnsAddonYaml, podResolvConf } from "./dns.js";
+import { loadText } from "../spec/load.js";
 import { buildServiceSpecs, loadBalancerPool } from "./service-build.js";
 import type { ProbeSpec } from "../spec/schema.js";
 import {
@@ -71,15 +73,17 @@ export interface BuildOptions {
   previous?: ClusterModel;
   replicas?: Record<string, number>;
   deletedPods?: string[];
+  /** The node's resolv.conf (the host's), for pods with dnsPolicy Default and a dnsConfig. */
+  hostResolvConf?: string;
 }
 
-export function buildCluster(loaded: LoadedFiles, opts: BuildOptions = {}): ClusterModel {
+export function buildCluster(files: LoadedFiles, opts: BuildOptions = {}): ClusterModel {
   const prevPods = new Map((opts.previous?.pods ?? []).map((p) => [`${p.namespace}/${p.name}`, p]));
   const deleted = new Set(opts.deletedPods ?? []);
   const errors: SpecError[] = [];
-  const labSrc = loaded.lab;
+  const labSrc = files.lab;
   if (!labSrc) {
-    const file = loaded.files[0] ?? "<input>";
+    const file = files.files[0] ?? "<input>";
     throw new LabFileError([
       {
         file, line: 1, col: 1, path: "",
@@ -120,6 +124,27 @@ export function buildCluster(loaded: LoadedFiles, opts: BuildOptions = {}): Clus
     errors.push(src.error(["spec", "network", "podCIDR"], `podCIDR must be /23 or larger to hold a /24 per node, got /${podCIDR.prefix}`,
       'e.g. "10.244.0.0/16"'));
   }
+  // ---- Cluster DNS: the kube-dns addon joins the user's objects ----
+  const dnsSpec = lab.spec.dns;
+  const dnsIP = dnsSpec.enabled && serviceCIDR ? nthAddress(serviceCIDR, 10) : null;
+  let loaded = files;
+  if (dnsIP) {
+    const isAddon = (o: { metadata: { name: string; namespace?: string } }, name: string) => o.metadata.name === name && o.metadata.namespace === "kube-system";
+    const hint = "rename it, or set spec.dns.enabled: false in the Lab to run your own";
+    const userDep = files.deployments.find((d) => isAddon(d.value, DNS_DEPLOYMENT));
+    const userSvc = (files.services ?? []).find((sv) => isAddon(sv.value, DNS_SERVICE));
+    if (userDep) errors.push(userDep.src.error(["metadata", "name"], `kube-system/${DNS_DEPLOYMENT} is klab's cluster DNS Deployment`, hint));
+    if (userSvc) errors.push(userSvc.src.error(["metadata", "name"], `kube-system/${DNS_SERVICE} is klab's cluster DNS Service`, hint));
+    const addon: LoadedFiles = { namespaces: [], pods: [], deployments: [], files: [] };
+    loadText(DNS_ADDON_FILE, dnsAddonYaml(dnsIP), addon, errors);
+    // Only the clash itself is reported, not the duplicates it would cause.
+    if (userDep) addon.deployments = [];
+    if (userSvc) addon.services = [];
+    // The DNS pod comes after the user's pods (their addresses do not shift); its Service
+    // first, so a user's Service asking for the same clusterIP is the one blamed.
+    loaded = { ...files, deployments: [...files.deployments, ...addon.deployments], services: [...(addon.services ?? []), ...(files.services ?? [])] };
+  }
+
   if (underlay && underlay.prefix > 24) {
     errors.push(src.error(["spec", "network", "underlay"], `underlay must be /24 or larger, got /${underlay.prefix}`,
       'e.g. "192.168.56.0/24"'));
@@ -279,6 +304,9 @@ export function buildCluster(loaded: LoadedFiles, opts: BuildOptions = {}): Clus
         if (port.name) ports.set(`name/${port.name}`, c.name);
       });
     });
+    if (p.spec.dnsPolicy === "None" && !p.spec.dnsConfig?.nameservers?.length) {
+      perr([...p.specPath, "dnsPolicy"], "dnsPolicy None needs dnsConfig.nameservers (at least one)", 'add dnsConfig: {nameservers: ["10.96.0.10"]}, or use dnsPolicy ClusterFirst');
+    }
     const ns = podNetns(labName, p.namespace, p.name);
     if (ns.length > 200) perr([...p.metaPath, "name"], "pod name too long for a namespace file name", "use a shorter name");
   }
@@ -366,6 +394,10 @@ export function buildCluster(loaded: LoadedFiles, opts: BuildOptions = {}): Clus
       hostVeth: podHostVeth(labName, p.namespace, p.name),
       ip: nthAddress(sub, Math.min(host, cidrSize(sub) - 2)),
       hostname: p.spec.hostname ?? p.name,
+      ...(p.spec.hostname ? { specHostname: p.spec.hostname } : {}),
+      ...(p.spec.subdomain ? { subdomain: p.spec.subdomain } : {}),
+      dnsPolicy: p.spec.dnsPolicy,
+      resolvConf: podResolvConf({ namespace: p.namespace, spec: p.spec, clusterDomain: dnsSpec.clusterDomain, clusterDNS: dnsIP, hostResolvConf: opts.hostResolvConf }),
       restartPolicy: p.spec.restartPolicy,
       containers,
     });
@@ -405,6 +437,7 @@ export function buildCluster(loaded: LoadedFiles, opts: BuildOptions = {}): Clus
     namespaces: [...namespaces].sort(),
     pods,
     proxy: { mode: lab.spec.proxy.mode, ipvsScheduler: lab.spec.proxy.ipvs.scheduler, syncPeriodSeconds: lab.spec.proxy.syncPeriodSeconds },
+    dns: { enabled: dnsIP !== null, clusterDomain: dnsSpec.clusterDomain, serviceIP: dnsIP, ...(dnsSpec.upstream ? { upstream: dnsSpec.upstream } : {}), ttl: dnsSpec.ttl, log: dnsSpec.log },
     lbPool: lbDef.pool,
     services,
     checks: [],
@@ -558,10 +591,10 @@ function parseHostPort(text: string, model: ClusterModel): { ok: true; endpoint:
 }
 
 function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckModel | null {
-  const probes = (["ping", "http", "tcp", "udp", "matrix"] as const).filter((k) => c[k] !== undefined);
+  const probes = (["ping", "http", "tcp", "udp", "dns", "matrix"] as const).filter((k) => c[k] !== undefined);
   if (probes.length !== 1) {
     if (probes.length) report([probes[1]], `a check has exactly one probe, got ${probes.join(" and ")}`, "split it into checks of one probe each");
-    else report(["name"], "a check needs a probe", "add one of: ping, http, tcp, udp, matrix");
+    else report(["name"], "a check needs a probe", "add one of: ping, http, tcp, udp, dns, matrix");
     return null;
   }
   let ok = true;
@@ -592,6 +625,13 @@ function resolveCheck(c: CheckSpec, model: ClusterModel, report: Report): CheckM
     const t = parseHostPort(c.udp.target, model);
     if (t.ok) probe = { kind: "udp", target: t.endpoint, port: t.port, send: c.udp.send, replyContains: c.udp.replyContains };
     else report(["udp", "target"], t.error, t.hint);
+  } else if (c.dns !== undefined) {
+    const d = c.dns;
+    if (d.rcode && d.rcode !== "NOERROR" && (d.answers?.length || d.contains?.length)) {
+      report(["dns", "rcode"], `rcode ${d.rcode} comes with no answers, yet answers/contains are given`, "keep rcode, or the expected answers");
+    } else {
+      probe = { kind: "dns", name: d.name, type: d.type, tcp: d.tcp, search: d.search, server: d.server, answers: d.answers, contains: d.contains, rcode: d.rcode };
+    }
   } else if (c.http !== undefined) {
     const h = c.http;
     let urlOk = true;

@@ -13,6 +13,7 @@ const ref = (n: string) => new RegExp(`(^|/)${n}(:[\\w.-]+)?(@sha256:[0-9a-f]+)?
 export const BUILTIN_IMAGES: ImageInfo[] = [
   { name: "agnhost", matches: ref("agnhost"), about: "the Kubernetes e2e test image: netexec (HTTP + UDP echo) and pause" },
   { name: "pause", matches: ref("pause"), about: "holds the pod's namespaces and does nothing" },
+  { name: "klab-dns", matches: ref("klab-dns"), about: "the cluster DNS responder (kube-system/kube-dns), answering for the lab's Services and pods" },
   { name: "busybox", matches: ref("busybox"), about: "runs `command`/`args` with the host's binaries" },
   { name: "alpine", matches: ref("alpine"), about: "runs `command`/`args` with the host's binaries" },
   { name: "debian", matches: ref("debian"), about: "runs `command`/`args` with the host's binaries" },
@@ -43,6 +44,10 @@ export function resolveWorkload(image: string, command?: string[], args?: string
     if (!r.ok) return { ok: false, field: command ? "command" : "args", error: r.error, hint: 'e.g. args: ["netexec", "--http-port=8080", "--udp-port=8081"]' };
     if (r.subcommand === "pause") return { ok: true, workload: { kind: "pause" } };
     return { ok: true, workload: { kind: "netexec", httpPort: r.httpPort, udpPort: r.udpPort } };
+  }
+  if (info.name === "klab-dns") {
+    if (command || args) return { ok: false, field: command ? "command" : "args", error: "image klab-dns takes no command or args", hint: "configure it with the Lab's spec.dns" };
+    return { ok: true, workload: { kind: "dns" } };
   }
   if (info.name === "pause") {
     if (command || args) return { ok: true, workload: { kind: "exec", argv: [...(command ?? []), ...(args ?? [])] } };

@@ -223,15 +223,15 @@ function manualEndpointsFor(loaded: LoadedFiles, ns: string, name: string): Manu
     if ((e.value.metadata.namespace ?? "default") !== ns || e.value.metadata.name !== name) continue;
     for (const subset of e.value.subsets) {
       const ports = Object.fromEntries(subset.ports.map((p) => [p.name ?? "", { port: p.port, protocol: p.protocol as Protocol }]));
-      for (const a of subset.addresses) out.push({ ip: a.ip, nodeName: a.nodeName, ready: true, ports });
-      for (const a of subset.notReadyAddresses) out.push({ ip: a.ip, nodeName: a.nodeName, ready: false, ports });
+      for (const a of subset.addresses) out.push({ ip: a.ip, nodeName: a.nodeName, hostname: a.hostname, ready: true, ports });
+      for (const a of subset.notReadyAddresses) out.push({ ip: a.ip, nodeName: a.nodeName, hostname: a.hostname, ready: false, ports });
     }
   }
   for (const sl of loaded.endpointSlices ?? []) {
     const v = sl.value;
     if ((v.metadata.namespace ?? "default") !== ns || v.metadata.labels?.["kubernetes.io/service-name"] !== name) continue;
     const ports = Object.fromEntries(v.ports.map((p) => [p.name ?? "", { port: p.port, protocol: p.protocol as Protocol }]));
-    for (const ep of v.endpoints) for (const ip of ep.addresses) out.push({ ip, nodeName: ep.nodeName, ready: ep.conditions.ready ?? true, ports });
+    for (const ep of v.endpoints) for (const ip of ep.addresses) out.push({ ip, nodeName: ep.nodeName, hostname: ep.hostname, ready: ep.conditions.ready ?? true, ports });
   }
   return out;
 }

@@ -23,6 +23,8 @@ export interface EndpointModel {
   /** Pod reference, "" for endpoints from a user-written Endpoints/EndpointSlice. */
   pod: string;
   ready: boolean;
+  /** Hand-written endpoints may name themselves for DNS (<hostname>.<svc>.<ns>.svc). */
+  hostname?: string;
   /** EndpointSlice "serving"/"terminating" are not modelled: ready is what counts. */
 }
 
@@ -76,6 +78,8 @@ export interface ManualEndpoint {
   ip: string;
   nodeName?: string;
   ready: boolean;
+  /** The address's DNS hostname (Endpoints/EndpointSlice `hostname`). */
+  hostname?: string;
   /** port name → port */
   ports: Record<string, { port: number; protocol: Protocol }>;
 }
@@ -118,7 +122,7 @@ export function resolveServices(
       } else {
         for (const e of s.manualEndpoints ?? []) {
           const p = e.ports[port.name] ?? (s.ports.length === 1 ? Object.values(e.ports)[0] : undefined);
-          if (p && p.protocol === port.protocol) list.push({ ip: e.ip, port: p.port, node: e.nodeName ?? "", pod: "", ready: e.ready });
+          if (p && p.protocol === port.protocol) list.push({ ip: e.ip, port: p.port, node: e.nodeName ?? "", pod: "", ready: e.ready, ...(e.hostname ? { hostname: e.hostname } : {}) });
         }
       }
       endpoints[port.name] = list;

@@ -28,6 +28,8 @@ export interface ClientModel {
 export type Workload =
   | { kind: "netexec"; httpPort: number; udpPort: number | null }
   | { kind: "pause" }
+  /** The cluster DNS responder (image klab-dns), configured from ClusterModel.dns. */
+  | { kind: "dns" }
   | { kind: "exec"; argv: string[] };
 
 export interface ContainerPortModel {
@@ -68,6 +70,13 @@ export interface PodModel {
   hostVeth: string;
   ip: string;
   hostname: string;
+  /** spec.hostname / spec.subdomain as written: the pod's DNS name in a headless Service. */
+  specHostname?: string;
+  subdomain?: string;
+  dnsPolicy: "ClusterFirst" | "ClusterFirstWithHostNet" | "Default" | "None";
+  /** The resolv.conf the kubelet gives the pod (/etc/netns/<netns>/resolv.conf); null: the
+   * node's own (dnsPolicy Default, or no cluster DNS). */
+  resolvConf: string | null;
   restartPolicy: "Always" | "OnFailure" | "Never";
   containers: ContainerModel[];
 }
@@ -96,6 +105,19 @@ export type Probe =
   | { kind: "tcp"; target: Endpoint; port: number }
   | { kind: "udp"; target: Endpoint; port: number; send: string; replyContains?: string }
   | {
+      kind: "dns";
+      name: string;
+      type: string;
+      tcp: boolean;
+      search: boolean;
+      server?: string;
+      /** Exact set of the asked type's record data; `contains`: substrings of any answer data. */
+      answers?: string[];
+      contains?: string[];
+      /** Expected RCODE; default NOERROR with at least one answer unless answers says []. */
+      rcode?: string;
+    }
+  | {
       kind: "matrix";
       from: PodSelection;
       to: PodSelection;
@@ -115,6 +137,16 @@ export interface CheckModel {
   expect: "succeed" | "fail";
   timeoutMs: number;
   retries: number;
+}
+
+export interface DnsConfig {
+  enabled: boolean;
+  clusterDomain: string;
+  /** kube-system/kube-dns's ClusterIP (the tenth address of serviceCIDR); null when disabled. */
+  serviceIP: string | null;
+  upstream?: string;
+  ttl: number;
+  log: boolean;
 }
 
 export interface ProxyConfig {
@@ -140,6 +172,7 @@ export interface ClusterModel {
   namespaces: string[];
   pods: PodModel[];
   proxy: ProxyConfig;
+  dns: DnsConfig;
   /** Addresses LoadBalancer Services get their ingress IP from (on the underlay). */
   lbPool: string[];
   services: ServiceSpecModel[];

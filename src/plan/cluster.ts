@@ -5,7 +5,8 @@ import { nodeFdbSteps, nodeSteps } from "./cni/node.js";
 import { podSteps } from "./cni/pod.js";
 import { initialServices, proxySteps } from "./proxy/node.js";
 import { clientSteps, fabricSteps } from "./cni/underlay.js";
-import type { Plan } from "./types.js";
+import type { PodModel } from "../model/types.js";
+import type { Plan, Stage } from "./types.js";
 
 export const RUN_DIR = "/run/klab";
 export const labDir = (lab: string) => `${RUN_DIR}/${lab}`;
@@ -16,6 +17,19 @@ export const utsFile = (lab: string, ns: string, pod: string) => `${labDir(lab)}
 export const hostUtsFile = (lab: string, host: string) => `${labDir(lab)}/uts/hosts/${host}`;
 /** Written by `up` once the plan is applied: the runtime may then open pods' sockets. */
 export const networkReadyFile = (lab: string) => `${labDir(lab)}/network-ready`;
+
+/** `ip netns exec NS` bind-mounts /etc/netns/NS/* over /etc/*: a pod's resolv.conf lives there. */
+export const ETC_NETNS = "/etc/netns";
+export const resolvConfPath = (netns: string) => `${ETC_NETNS}/${netns}/resolv.conf`;
+
+/** The kubelet's resolv.conf for each pod: written where the pod has its own, removed where it
+ * sees the node's (only matters when a running pod's dnsPolicy changes). */
+export function resolvConfStage(pods: PodModel[], removeOthers = false): Stage[] {
+  const files = pods
+    .filter((p) => p.resolvConf !== null || removeOthers)
+    .map((p) => ({ path: resolvConfPath(p.netns), content: p.resolvConf }));
+  return files.length ? [{ name: "pod resolv.conf (/etc/netns)", steps: [{ kind: "files", files }] }] : [];
+}
 
 /** Every network namespace of the lab, in creation order. */
 export function labNetnsNames(m: ClusterModel): string[] {
@@ -43,6 +57,7 @@ export function renderPlan(m: ClusterModel): Plan {
         name: m.mode === "vxlan" ? "pod interfaces and VXLAN forwarding entries" : "pod interfaces",
         steps: [...m.nodes.flatMap((n) => nodeFdbSteps(m, n)), ...m.pods.flatMap((p) => podSteps(m, p))],
       },
+      ...resolvConfStage(m.pods),
     ],
   };
 }

@@ -16,6 +16,17 @@ export function stepCommand(step: Step): string {
     case "sequence":
       // `a <<EOF && b <<EOF …`: each command's here-document follows its line.
       return step.steps.map(stepCommand).map((c, i, all) => (i < all.length - 1 ? c.replace(/^([^\n]*)/, "$1 &&") : c)).join("\n");
+    case "files": {
+      // One mkdir for every directory; printf and rm -f… are one line each (printf is a builtin).
+      const q = (t: string) => `'${t.replace(/'/g, `'\\''`)}'`;
+      const dirs = [...new Set(step.files.filter((f) => f.content !== null).map((f) => f.path.replace(/\/[^/]*$/, "")))];
+      const gone = step.files.filter((f) => f.content === null).map((f) => q(f.path));
+      return [
+        ...(dirs.length ? [`mkdir -p ${dirs.map(q).join(" ")}`] : []),
+        ...step.files.filter((f) => f.content !== null).map((f) => `printf '%s' ${q(f.content!)} >${q(f.path)}`),
+        ...(gone.length ? [`rm -f ${gone.join(" ")}`] : []),
+      ].join(" &&\n");
+    }
     case "sysctl":
       return `ip netns exec ${step.netns} sysctl -q -w ${step.values.map(([k, v]) => `${k}=${v}`).join(" ")}`;
   }

@@ -10,6 +10,9 @@ export type Step =
   | { kind: "sysctl"; netns: string; values: [string, string][] }
   /** A whole ruleset loaded by one process in the namespace: iptables-restore or nft -f. */
   | { kind: "restore"; netns: string; tool: "iptables-restore" | "nft" | "ipset" | "ipvsadm-restore"; input: string }
+  /** Files on the host written (content) or removed (null): /etc/netns/<netns>/resolv.conf,
+   * which `ip netns exec` binds over /etc/resolv.conf for everything run in the pod. */
+  | { kind: "files"; files: { path: string; content: string | null }[] }
   /** Steps that must run in this order (one job; it stops at the first failure). */
   | { kind: "sequence"; netns: string; steps: Step[] };
 

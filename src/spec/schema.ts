@@ -100,6 +100,23 @@ const matrixProbe = z.strictObject({
   protocol: z.enum(["tcp", "ping"]).optional(),
 });
 
+const dnsTypes = ["A", "AAAA", "CNAME", "PTR", "SRV", "TXT", "SOA", "NS", "ANY"] as const;
+const dnsProbe = z.strictObject({
+  /** As an application would ask: relative names go through the pod's search list. */
+  name: z.string().min(1).max(253),
+  type: z.enum(dnsTypes).default("A"),
+  tcp: z.boolean().default(false),
+  /** Apply the pod's search list (dig +search); default true. */
+  search: z.boolean().default(true),
+  /** Ask this server instead of the pod's resolv.conf nameserver. */
+  server: ipv4.optional(),
+  /** The answer's records of the asked type, as a set (A: addresses; SRV: "prio weight port target"). */
+  answers: z.array(z.string()).optional(),
+  /** Strings the answer section's data must include (any record type, e.g. a CNAME target). */
+  contains: z.array(z.string()).optional(),
+  rcode: z.enum(["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR", "NOTIMP"]).optional(),
+});
+
 export const checkSchema = z.strictObject({
   name: z.string().min(1),
   from: z.string().min(1).optional(),
@@ -107,6 +124,7 @@ export const checkSchema = z.strictObject({
   http: httpProbe.optional(),
   tcp: z.string().min(1).optional(),
   udp: udpProbe.optional(),
+  dns: dnsProbe.optional(),
   matrix: matrixProbe.optional(),
   expect: z.enum(["succeed", "fail"]).default("succeed"),
   timeout: duration.optional(),
@@ -146,6 +164,18 @@ export const labSchema = z.strictObject({
         .strictObject({
           /** Addresses for LoadBalancer Services: IPs, "a.b.c.d-e.f.g.h" ranges or CIDRs on the underlay. */
           addresses: z.array(z.string().min(1)).min(1).optional(),
+        })
+        .prefault({}),
+      dns: z
+        .strictObject({
+          /** Run the cluster DNS pod and the kube-dns Service (CoreDNS's place in a real cluster). */
+          enabled: z.boolean().default(true),
+          clusterDomain: dnsSubdomain("spec.dns.clusterDomain").default("cluster.local"),
+          /** Where names outside the cluster go ("ip" or "ip:port"); without it they are REFUSED. */
+          upstream: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/, { error: 'expected an upstream resolver "IP" or "IP:PORT", e.g. "192.168.56.200:53"' }).optional(),
+          ttl: z.number().int().min(0).max(3600).default(5),
+          /** One line per query in the DNS pod's log (CoreDNS's `log` plugin). */
+          log: z.boolean().default(true),
         })
         .prefault({}),
       clients: z
@@ -225,8 +255,12 @@ export const podSpecSchema = z.strictObject({
   terminationGracePeriodSeconds: ignored,
   volumes: ignored,
   nodeSelector: z.record(z.string(), z.string()).optional(),
-  dnsPolicy: ignored,
-  dnsConfig: ignored,
+  dnsPolicy: z.enum(["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]).default("ClusterFirst"),
+  dnsConfig: z.strictObject({
+    nameservers: z.array(ipv4).max(3, { error: "at most 3 nameservers (Kubernetes' limit)" }).optional(),
+    searches: z.array(z.string().min(1).max(253)).max(32, { error: "at most 32 search domains (Kubernetes' limit)" }).optional(),
+    options: z.array(z.strictObject({ name: z.string().min(1), value: z.string().optional() })).optional(),
+  }).optional(),
   securityContext: ignored,
   serviceAccountName: ignored,
   automountServiceAccountToken: ignored,

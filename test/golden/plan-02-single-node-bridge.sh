@@ -11,6 +11,7 @@ netns add klab-single-node-bridge-node1
 netns add klab-single-node-bridge-default-alpha
 netns add klab-single-node-bridge-default-beta
 netns add klab-single-node-bridge-default-gamma
+netns add klab-single-node-bridge-kube-system-klab-dns-pd5xrtmnvh-mtdvp
 EOF
 
 # --- stage 2: underlay switch
@@ -46,9 +47,73 @@ link add veth589b075f mtu 1500 type veth peer name eth0 mtu 1500 netns klab-sing
 link set veth589b075f master cni0
 link set veth589b075f type bridge_slave hairpin on
 link set veth589b075f up
+link add veth2ff64a6c mtu 1500 type veth peer name eth0 mtu 1500 netns klab-single-node-bridge-kube-system-klab-dns-pd5xrtmnvh-mtdvp
+link set veth2ff64a6c master cni0
+link set veth2ff64a6c type bridge_slave hairpin on
+link set veth2ff64a6c up
 EOF
 
-# --- stage 4: pod interfaces
+# --- stage 4: kube-proxy rules (iptables)
+ip netns exec klab-single-node-bridge-node1 iptables-restore <<'EOF'
+*mangle
+:KUBE-PROXY-CANARY - [0:0]
+COMMIT
+*filter
+:KUBE-SERVICES - [0:0]
+:KUBE-EXTERNAL-SERVICES - [0:0]
+:KUBE-FORWARD - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-PROXY-FIREWALL - [0:0]
+:KUBE-FIREWALL - [0:0]
+:KUBE-PROXY-CANARY - [0:0]
+-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-I INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-I FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-I INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS
+-I FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-I OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-I FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+-I INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-I OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-I FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-I INPUT -j KUBE-FIREWALL
+-I OUTPUT -j KUBE-FIREWALL
+COMMIT
+*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SEP-LPGSDLJ3FDW46N4W - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SEP-LASJGFFJP3UOS6RQ - [0:0]
+:KUBE-PROXY-CANARY - [0:0]
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.0.5:53" -j KUBE-SEP-LPGSDLJ3FDW46N4W
+-A KUBE-SEP-LPGSDLJ3FDW46N4W -m comment --comment kube-system/kube-dns:dns -s 10.244.0.5 -j KUBE-MARK-MASQ
+-A KUBE-SEP-LPGSDLJ3FDW46N4W -m comment --comment kube-system/kube-dns:dns -m udp -p udp -j DNAT --to-destination 10.244.0.5:53
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 10.244.0.5:53" -j KUBE-SEP-LASJGFFJP3UOS6RQ
+-A KUBE-SEP-LASJGFFJP3UOS6RQ -m comment --comment kube-system/kube-dns:dns-tcp -s 10.244.0.5 -j KUBE-MARK-MASQ
+-A KUBE-SEP-LASJGFFJP3UOS6RQ -m comment --comment kube-system/kube-dns:dns-tcp -m tcp -p tcp -j DNAT --to-destination 10.244.0.5:53
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-I OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-I PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-I POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+COMMIT
+EOF
+
+# --- stage 5: pod interfaces
 ip -n klab-single-node-bridge-default-alpha -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.2/24 dev eth0
@@ -67,3 +132,24 @@ addr add 10.244.0.4/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
+ip -n klab-single-node-bridge-kube-system-klab-dns-pd5xrtmnvh-mtdvp -batch - <<'EOF'
+link set lo up
+addr add 10.244.0.5/24 dev eth0
+link set eth0 up
+route add default via 10.244.0.1 dev eth0
+EOF
+
+# --- stage 6: pod resolv.conf (/etc/netns)
+mkdir -p '/etc/netns/klab-single-node-bridge-default-alpha' '/etc/netns/klab-single-node-bridge-default-beta' '/etc/netns/klab-single-node-bridge-default-gamma' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-single-node-bridge-default-alpha/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-single-node-bridge-default-beta/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-single-node-bridge-default-gamma/resolv.conf'

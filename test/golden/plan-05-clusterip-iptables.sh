@@ -13,9 +13,10 @@ netns add klab-clusterip-default-unready
 netns add klab-clusterip-default-solo
 netns add klab-clusterip-default-prober
 netns add klab-clusterip-default-client
-netns add klab-clusterip-default-web-cbl69hh9lv-fnt5t
-netns add klab-clusterip-default-web-cbl69hh9lv-fv8fz
-netns add klab-clusterip-default-web-cbl69hh9lv-rw9cd
+netns add klab-clusterip-default-web-z445llfgwz-gmphf
+netns add klab-clusterip-default-web-z445llfgwz-97w9s
+netns add klab-clusterip-default-web-z445llfgwz-gsmfc
+netns add klab-clusterip-kube-system-klab-dns-pd5xrtmnvh-dktsj
 EOF
 
 # --- stage 2: underlay switch
@@ -50,14 +51,14 @@ link add veth9b7ddda6 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clus
 link set veth9b7ddda6 master cni0
 link set veth9b7ddda6 type bridge_slave hairpin on
 link set veth9b7ddda6 up
-link add veth3a558d9c mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-fnt5t
-link set veth3a558d9c master cni0
-link set veth3a558d9c type bridge_slave hairpin on
-link set veth3a558d9c up
-link add veth70918f10 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-rw9cd
-link set veth70918f10 master cni0
-link set veth70918f10 type bridge_slave hairpin on
-link set veth70918f10 up
+link add veth9168398d mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-z445llfgwz-gmphf
+link set veth9168398d master cni0
+link set veth9168398d type bridge_slave hairpin on
+link set veth9168398d up
+link add veth390697b7 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-z445llfgwz-gsmfc
+link set veth390697b7 master cni0
+link set veth390697b7 type bridge_slave hairpin on
+link set veth390697b7 up
 route add 10.244.1.0/24 via 192.168.56.12 dev eth0
 EOF
 ip netns exec klab-clusterip-node2 sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.ipv4.conf.all.route_localnet=1
@@ -77,10 +78,14 @@ link add veth4fb087cd mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clus
 link set veth4fb087cd master cni0
 link set veth4fb087cd type bridge_slave hairpin on
 link set veth4fb087cd up
-link add veth86b97291 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-cbl69hh9lv-fv8fz
-link set veth86b97291 master cni0
-link set veth86b97291 type bridge_slave hairpin on
-link set veth86b97291 up
+link add veth13fe3061 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-default-web-z445llfgwz-97w9s
+link set veth13fe3061 master cni0
+link set veth13fe3061 type bridge_slave hairpin on
+link set veth13fe3061 up
+link add vethd11a6b94 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-clusterip-kube-system-klab-dns-pd5xrtmnvh-dktsj
+link set vethd11a6b94 master cni0
+link set vethd11a6b94 type bridge_slave hairpin on
+link set vethd11a6b94 up
 route add 10.244.0.0/24 via 192.168.56.11 dev eth0
 EOF
 
@@ -122,6 +127,10 @@ COMMIT
 :KUBE-NODEPORTS - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SEP-CEYPGFB7VCORONY3 - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SEP-L5UB4QESNOI3ACO5 - [0:0]
 :KUBE-SVC-XVJHHMIFZ6BOUBWS - [0:0]
 :KUBE-SEP-A4HKNSM7BTWND4PF - [0:0]
 :KUBE-PROXY-CANARY - [0:0]
@@ -129,6 +138,16 @@ COMMIT
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.1.5:53" -j KUBE-SEP-CEYPGFB7VCORONY3
+-A KUBE-SEP-CEYPGFB7VCORONY3 -m comment --comment kube-system/kube-dns:dns -s 10.244.1.5 -j KUBE-MARK-MASQ
+-A KUBE-SEP-CEYPGFB7VCORONY3 -m comment --comment kube-system/kube-dns:dns -m udp -p udp -j DNAT --to-destination 10.244.1.5:53
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 10.244.1.5:53" -j KUBE-SEP-L5UB4QESNOI3ACO5
+-A KUBE-SEP-L5UB4QESNOI3ACO5 -m comment --comment kube-system/kube-dns:dns-tcp -s 10.244.1.5 -j KUBE-MARK-MASQ
+-A KUBE-SEP-L5UB4QESNOI3ACO5 -m comment --comment kube-system/kube-dns:dns-tcp -m tcp -p tcp -j DNAT --to-destination 10.244.1.5:53
 -A KUBE-SERVICES -m comment --comment "default/solo cluster IP" -m tcp -p tcp -d 10.96.0.13 --dport 80 -j KUBE-SVC-XVJHHMIFZ6BOUBWS
 -A KUBE-SVC-XVJHHMIFZ6BOUBWS -m comment --comment "default/solo cluster IP" -m tcp -p tcp -d 10.96.0.13 --dport 80 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
 -A KUBE-SVC-XVJHHMIFZ6BOUBWS -m comment --comment "default/solo -> 10.244.1.2:8080" -j KUBE-SEP-A4HKNSM7BTWND4PF
@@ -177,6 +196,10 @@ COMMIT
 :KUBE-NODEPORTS - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SEP-CEYPGFB7VCORONY3 - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SEP-L5UB4QESNOI3ACO5 - [0:0]
 :KUBE-SVC-XVJHHMIFZ6BOUBWS - [0:0]
 :KUBE-SEP-A4HKNSM7BTWND4PF - [0:0]
 :KUBE-PROXY-CANARY - [0:0]
@@ -184,6 +207,16 @@ COMMIT
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.1.5:53" -j KUBE-SEP-CEYPGFB7VCORONY3
+-A KUBE-SEP-CEYPGFB7VCORONY3 -m comment --comment kube-system/kube-dns:dns -s 10.244.1.5 -j KUBE-MARK-MASQ
+-A KUBE-SEP-CEYPGFB7VCORONY3 -m comment --comment kube-system/kube-dns:dns -m udp -p udp -j DNAT --to-destination 10.244.1.5:53
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 10.244.1.5:53" -j KUBE-SEP-L5UB4QESNOI3ACO5
+-A KUBE-SEP-L5UB4QESNOI3ACO5 -m comment --comment kube-system/kube-dns:dns-tcp -s 10.244.1.5 -j KUBE-MARK-MASQ
+-A KUBE-SEP-L5UB4QESNOI3ACO5 -m comment --comment kube-system/kube-dns:dns-tcp -m tcp -p tcp -j DNAT --to-destination 10.244.1.5:53
 -A KUBE-SERVICES -m comment --comment "default/solo cluster IP" -m tcp -p tcp -d 10.96.0.13 --dport 80 -j KUBE-SVC-XVJHHMIFZ6BOUBWS
 -A KUBE-SVC-XVJHHMIFZ6BOUBWS -m comment --comment "default/solo cluster IP" -m tcp -p tcp -d 10.96.0.13 --dport 80 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
 -A KUBE-SVC-XVJHHMIFZ6BOUBWS -m comment --comment "default/solo -> 10.244.1.2:8080" -j KUBE-SEP-A4HKNSM7BTWND4PF
@@ -221,21 +254,58 @@ addr add 10.244.1.3/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
 EOF
-ip -n klab-clusterip-default-web-cbl69hh9lv-fnt5t -batch - <<'EOF'
+ip -n klab-clusterip-default-web-z445llfgwz-gmphf -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.4/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
-ip -n klab-clusterip-default-web-cbl69hh9lv-fv8fz -batch - <<'EOF'
+ip -n klab-clusterip-default-web-z445llfgwz-97w9s -batch - <<'EOF'
 link set lo up
 addr add 10.244.1.4/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
 EOF
-ip -n klab-clusterip-default-web-cbl69hh9lv-rw9cd -batch - <<'EOF'
+ip -n klab-clusterip-default-web-z445llfgwz-gsmfc -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.5/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
+ip -n klab-clusterip-kube-system-klab-dns-pd5xrtmnvh-dktsj -batch - <<'EOF'
+link set lo up
+addr add 10.244.1.5/24 dev eth0
+link set eth0 up
+route add default via 10.244.1.1 dev eth0
+EOF
+
+# --- stage 6: pod resolv.conf (/etc/netns)
+mkdir -p '/etc/netns/klab-clusterip-default-unready' '/etc/netns/klab-clusterip-default-solo' '/etc/netns/klab-clusterip-default-prober' '/etc/netns/klab-clusterip-default-client' '/etc/netns/klab-clusterip-default-web-z445llfgwz-gmphf' '/etc/netns/klab-clusterip-default-web-z445llfgwz-97w9s' '/etc/netns/klab-clusterip-default-web-z445llfgwz-gsmfc' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-clusterip-default-unready/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-clusterip-default-solo/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-clusterip-default-prober/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-clusterip-default-client/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-clusterip-default-web-z445llfgwz-gmphf/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-clusterip-default-web-z445llfgwz-97w9s/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-clusterip-default-web-z445llfgwz-gsmfc/resolv.conf'

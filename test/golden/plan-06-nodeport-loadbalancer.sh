@@ -12,9 +12,10 @@ netns add klab-nodeport-lb-node2
 netns add klab-nodeport-lb-node3
 netns add klab-nodeport-lb-laptop
 netns add klab-nodeport-lb-default-local-only
-netns add klab-nodeport-lb-default-web-sx8jzlwzdd-6csvq
-netns add klab-nodeport-lb-default-web-sx8jzlwzdd-q89t8
-netns add klab-nodeport-lb-default-web-sx8jzlwzdd-rq566
+netns add klab-nodeport-lb-default-web-c27fdhrgrt-lntbw
+netns add klab-nodeport-lb-default-web-c27fdhrgrt-f7ncc
+netns add klab-nodeport-lb-default-web-c27fdhrgrt-5drvr
+netns add klab-nodeport-lb-kube-system-klab-dns-pd5xrtmnvh-njp4z
 EOF
 
 # --- stage 2: underlay switch
@@ -47,14 +48,14 @@ route add default via 192.168.56.1 dev eth0
 link add cni0 mtu 1500 type bridge
 addr add 10.244.0.1/24 dev cni0
 link set cni0 up
-link add vethcce47a85 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-nodeport-lb-default-web-sx8jzlwzdd-6csvq
-link set vethcce47a85 master cni0
-link set vethcce47a85 type bridge_slave hairpin on
-link set vethcce47a85 up
-link add vethd2f4d74e mtu 1500 type veth peer name eth0 mtu 1500 netns klab-nodeport-lb-default-web-sx8jzlwzdd-rq566
-link set vethd2f4d74e master cni0
-link set vethd2f4d74e type bridge_slave hairpin on
-link set vethd2f4d74e up
+link add veth9c18462d mtu 1500 type veth peer name eth0 mtu 1500 netns klab-nodeport-lb-default-web-c27fdhrgrt-lntbw
+link set veth9c18462d master cni0
+link set veth9c18462d type bridge_slave hairpin on
+link set veth9c18462d up
+link add veth00bd5722 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-nodeport-lb-default-web-c27fdhrgrt-5drvr
+link set veth00bd5722 master cni0
+link set veth00bd5722 type bridge_slave hairpin on
+link set veth00bd5722 up
 route add 10.244.1.0/24 via 192.168.56.12 dev eth0
 route add 10.244.2.0/24 via 192.168.56.13 dev eth0
 EOF
@@ -71,6 +72,10 @@ link add veth39b9c4a9 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-node
 link set veth39b9c4a9 master cni0
 link set veth39b9c4a9 type bridge_slave hairpin on
 link set veth39b9c4a9 up
+link add veth3311d359 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-nodeport-lb-kube-system-klab-dns-pd5xrtmnvh-njp4z
+link set veth3311d359 master cni0
+link set veth3311d359 type bridge_slave hairpin on
+link set veth3311d359 up
 route add 10.244.0.0/24 via 192.168.56.11 dev eth0
 route add 10.244.2.0/24 via 192.168.56.13 dev eth0
 EOF
@@ -83,10 +88,10 @@ route add default via 192.168.56.1 dev eth0
 link add cni0 mtu 1500 type bridge
 addr add 10.244.2.1/24 dev cni0
 link set cni0 up
-link add veth868c5561 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-nodeport-lb-default-web-sx8jzlwzdd-q89t8
-link set veth868c5561 master cni0
-link set veth868c5561 type bridge_slave hairpin on
-link set veth868c5561 up
+link add vethbd3b14a4 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-nodeport-lb-default-web-c27fdhrgrt-f7ncc
+link set vethbd3b14a4 master cni0
+link set vethbd3b14a4 type bridge_slave hairpin on
+link set vethbd3b14a4 up
 route add 10.244.0.0/24 via 192.168.56.11 dev eth0
 route add 10.244.1.0/24 via 192.168.56.12 dev eth0
 EOF
@@ -132,6 +137,10 @@ COMMIT
 :KUBE-NODEPORTS - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SEP-EJJ3L23ZA35VLW6X - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SEP-R75T7LXI5PWKQPQA - [0:0]
 :KUBE-EXT-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SVC-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SEP-QA4PSDNF5R2OJOPA - [0:0]
@@ -145,6 +154,16 @@ COMMIT
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.1.3:53" -j KUBE-SEP-EJJ3L23ZA35VLW6X
+-A KUBE-SEP-EJJ3L23ZA35VLW6X -m comment --comment kube-system/kube-dns:dns -s 10.244.1.3 -j KUBE-MARK-MASQ
+-A KUBE-SEP-EJJ3L23ZA35VLW6X -m comment --comment kube-system/kube-dns:dns -m udp -p udp -j DNAT --to-destination 10.244.1.3:53
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 10.244.1.3:53" -j KUBE-SEP-R75T7LXI5PWKQPQA
+-A KUBE-SEP-R75T7LXI5PWKQPQA -m comment --comment kube-system/kube-dns:dns-tcp -s 10.244.1.3 -j KUBE-MARK-MASQ
+-A KUBE-SEP-R75T7LXI5PWKQPQA -m comment --comment kube-system/kube-dns:dns-tcp -m tcp -p tcp -j DNAT --to-destination 10.244.1.3:53
 -A KUBE-SERVICES -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.11 --dport 80 -j KUBE-SVC-CDGGSHYLG3RE2FKL
 -A KUBE-SERVICES -m comment --comment "default/web:http loadbalancer IP" -m tcp -p tcp -d 192.168.56.240 --dport 80 -j KUBE-EXT-CDGGSHYLG3RE2FKL
 -A KUBE-NODEPORTS -m comment --comment default/web:http -m tcp -p tcp --dport 30000 -j KUBE-EXT-CDGGSHYLG3RE2FKL
@@ -208,6 +227,10 @@ COMMIT
 :KUBE-NODEPORTS - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SEP-EJJ3L23ZA35VLW6X - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SEP-R75T7LXI5PWKQPQA - [0:0]
 :KUBE-EXT-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SVC-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SEP-QA4PSDNF5R2OJOPA - [0:0]
@@ -222,6 +245,16 @@ COMMIT
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.1.3:53" -j KUBE-SEP-EJJ3L23ZA35VLW6X
+-A KUBE-SEP-EJJ3L23ZA35VLW6X -m comment --comment kube-system/kube-dns:dns -s 10.244.1.3 -j KUBE-MARK-MASQ
+-A KUBE-SEP-EJJ3L23ZA35VLW6X -m comment --comment kube-system/kube-dns:dns -m udp -p udp -j DNAT --to-destination 10.244.1.3:53
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 10.244.1.3:53" -j KUBE-SEP-R75T7LXI5PWKQPQA
+-A KUBE-SEP-R75T7LXI5PWKQPQA -m comment --comment kube-system/kube-dns:dns-tcp -s 10.244.1.3 -j KUBE-MARK-MASQ
+-A KUBE-SEP-R75T7LXI5PWKQPQA -m comment --comment kube-system/kube-dns:dns-tcp -m tcp -p tcp -j DNAT --to-destination 10.244.1.3:53
 -A KUBE-SERVICES -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.11 --dport 80 -j KUBE-SVC-CDGGSHYLG3RE2FKL
 -A KUBE-SERVICES -m comment --comment "default/web:http loadbalancer IP" -m tcp -p tcp -d 192.168.56.240 --dport 80 -j KUBE-EXT-CDGGSHYLG3RE2FKL
 -A KUBE-NODEPORTS -m comment --comment default/web:http -m tcp -p tcp --dport 30000 -j KUBE-EXT-CDGGSHYLG3RE2FKL
@@ -288,6 +321,10 @@ COMMIT
 :KUBE-NODEPORTS - [0:0]
 :KUBE-POSTROUTING - [0:0]
 :KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]
+:KUBE-SEP-EJJ3L23ZA35VLW6X - [0:0]
+:KUBE-SVC-ERIFXISQEP7F7OF4 - [0:0]
+:KUBE-SEP-R75T7LXI5PWKQPQA - [0:0]
 :KUBE-EXT-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SVC-CDGGSHYLG3RE2FKL - [0:0]
 :KUBE-SEP-QA4PSDNF5R2OJOPA - [0:0]
@@ -301,6 +338,16 @@ COMMIT
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-TCOU7JCQXEZGVUNU -m comment --comment "kube-system/kube-dns:dns -> 10.244.1.3:53" -j KUBE-SEP-EJJ3L23ZA35VLW6X
+-A KUBE-SEP-EJJ3L23ZA35VLW6X -m comment --comment kube-system/kube-dns:dns -s 10.244.1.3 -j KUBE-MARK-MASQ
+-A KUBE-SEP-EJJ3L23ZA35VLW6X -m comment --comment kube-system/kube-dns:dns -m udp -p udp -j DNAT --to-destination 10.244.1.3:53
+-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 -j KUBE-SVC-ERIFXISQEP7F7OF4
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp cluster IP" -m tcp -p tcp -d 10.96.0.10 --dport 53 ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ
+-A KUBE-SVC-ERIFXISQEP7F7OF4 -m comment --comment "kube-system/kube-dns:dns-tcp -> 10.244.1.3:53" -j KUBE-SEP-R75T7LXI5PWKQPQA
+-A KUBE-SEP-R75T7LXI5PWKQPQA -m comment --comment kube-system/kube-dns:dns-tcp -s 10.244.1.3 -j KUBE-MARK-MASQ
+-A KUBE-SEP-R75T7LXI5PWKQPQA -m comment --comment kube-system/kube-dns:dns-tcp -m tcp -p tcp -j DNAT --to-destination 10.244.1.3:53
 -A KUBE-SERVICES -m comment --comment "default/web:http cluster IP" -m tcp -p tcp -d 10.96.0.11 --dport 80 -j KUBE-SVC-CDGGSHYLG3RE2FKL
 -A KUBE-SERVICES -m comment --comment "default/web:http loadbalancer IP" -m tcp -p tcp -d 192.168.56.240 --dport 80 -j KUBE-EXT-CDGGSHYLG3RE2FKL
 -A KUBE-NODEPORTS -m comment --comment default/web:http -m tcp -p tcp --dport 30000 -j KUBE-EXT-CDGGSHYLG3RE2FKL
@@ -339,21 +386,46 @@ addr add 10.244.1.2/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
 EOF
-ip -n klab-nodeport-lb-default-web-sx8jzlwzdd-6csvq -batch - <<'EOF'
+ip -n klab-nodeport-lb-default-web-c27fdhrgrt-lntbw -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.2/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
-ip -n klab-nodeport-lb-default-web-sx8jzlwzdd-q89t8 -batch - <<'EOF'
+ip -n klab-nodeport-lb-default-web-c27fdhrgrt-f7ncc -batch - <<'EOF'
 link set lo up
 addr add 10.244.2.2/24 dev eth0
 link set eth0 up
 route add default via 10.244.2.1 dev eth0
 EOF
-ip -n klab-nodeport-lb-default-web-sx8jzlwzdd-rq566 -batch - <<'EOF'
+ip -n klab-nodeport-lb-default-web-c27fdhrgrt-5drvr -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.3/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
+ip -n klab-nodeport-lb-kube-system-klab-dns-pd5xrtmnvh-njp4z -batch - <<'EOF'
+link set lo up
+addr add 10.244.1.3/24 dev eth0
+link set eth0 up
+route add default via 10.244.1.1 dev eth0
+EOF
+
+# --- stage 6: pod resolv.conf (/etc/netns)
+mkdir -p '/etc/netns/klab-nodeport-lb-default-local-only' '/etc/netns/klab-nodeport-lb-default-web-c27fdhrgrt-lntbw' '/etc/netns/klab-nodeport-lb-default-web-c27fdhrgrt-f7ncc' '/etc/netns/klab-nodeport-lb-default-web-c27fdhrgrt-5drvr' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-nodeport-lb-default-local-only/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-nodeport-lb-default-web-c27fdhrgrt-lntbw/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-nodeport-lb-default-web-c27fdhrgrt-f7ncc/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-nodeport-lb-default-web-c27fdhrgrt-5drvr/resolv.conf'

@@ -12,9 +12,10 @@ netns add klab-proxy-modes-node2
 netns add klab-proxy-modes-laptop
 netns add klab-proxy-modes-default-client
 netns add klab-proxy-modes-default-prober
-netns add klab-proxy-modes-default-web-cbl69hh9lv-jhdd8
-netns add klab-proxy-modes-default-web-cbl69hh9lv-xnvjs
-netns add klab-proxy-modes-default-web-cbl69hh9lv-lnnms
+netns add klab-proxy-modes-default-web-z445llfgwz-j9pq2
+netns add klab-proxy-modes-default-web-z445llfgwz-sp8x7
+netns add klab-proxy-modes-default-web-z445llfgwz-cvj56
+netns add klab-proxy-modes-kube-system-klab-dns-pd5xrtmnvh-nkmxd
 EOF
 
 # --- stage 2: underlay switch
@@ -48,14 +49,14 @@ link add vethba6c4a77 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-prox
 link set vethba6c4a77 master cni0
 link set vethba6c4a77 type bridge_slave hairpin on
 link set vethba6c4a77 up
-link add veth3193c7c5 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-proxy-modes-default-web-cbl69hh9lv-jhdd8
-link set veth3193c7c5 master cni0
-link set veth3193c7c5 type bridge_slave hairpin on
-link set veth3193c7c5 up
-link add veth8001db9f mtu 1500 type veth peer name eth0 mtu 1500 netns klab-proxy-modes-default-web-cbl69hh9lv-lnnms
-link set veth8001db9f master cni0
-link set veth8001db9f type bridge_slave hairpin on
-link set veth8001db9f up
+link add vethd0046044 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-proxy-modes-default-web-z445llfgwz-j9pq2
+link set vethd0046044 master cni0
+link set vethd0046044 type bridge_slave hairpin on
+link set vethd0046044 up
+link add vetha6435a9e mtu 1500 type veth peer name eth0 mtu 1500 netns klab-proxy-modes-default-web-z445llfgwz-cvj56
+link set vetha6435a9e master cni0
+link set vetha6435a9e type bridge_slave hairpin on
+link set vetha6435a9e up
 route add 10.244.1.0/24 via 192.168.56.12 dev eth0
 EOF
 ip netns exec klab-proxy-modes-node2 sysctl -q -w net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
@@ -71,10 +72,14 @@ link add veth3286cad6 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-prox
 link set veth3286cad6 master cni0
 link set veth3286cad6 type bridge_slave hairpin on
 link set veth3286cad6 up
-link add veth44aa08ea mtu 1500 type veth peer name eth0 mtu 1500 netns klab-proxy-modes-default-web-cbl69hh9lv-xnvjs
-link set veth44aa08ea master cni0
-link set veth44aa08ea type bridge_slave hairpin on
-link set veth44aa08ea up
+link add veth80af2eb3 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-proxy-modes-default-web-z445llfgwz-sp8x7
+link set veth80af2eb3 master cni0
+link set veth80af2eb3 type bridge_slave hairpin on
+link set veth80af2eb3 up
+link add veth1a129f08 mtu 1500 type veth peer name eth0 mtu 1500 netns klab-proxy-modes-kube-system-klab-dns-pd5xrtmnvh-nkmxd
+link set veth1a129f08 master cni0
+link set veth1a129f08 type bridge_slave hairpin on
+link set veth1a129f08 up
 route add 10.244.0.0/24 via 192.168.56.11 dev eth0
 EOF
 ip -n klab-proxy-modes-laptop -batch - <<'EOF'
@@ -102,7 +107,8 @@ table ip kube-proxy {
 			10.96.0.14,
 			10.96.0.12,
 			10.96.0.11,
-			10.96.0.13
+			10.96.0.13,
+			10.96.0.10
 		}
 	}
 
@@ -142,6 +148,10 @@ table ip kube-proxy {
 	map service-ips {
 		type ipv4_addr . inet_proto . inet_service : verdict
 		comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"
+		elements = {
+			10.96.0.10 . udp . 53 : goto service-FY5PMXPG-kube-system/kube-dns/udp/dns,
+			10.96.0.10 . tcp . 53 : goto service-NWBZK7IH-kube-system/kube-dns/tcp/dns-tcp
+		}
 	}
 
 	map service-nodeports {
@@ -235,6 +245,28 @@ table ip kube-proxy {
 	# default/web: no chains (default/web:http tcp/80; default/web:udp udp/81)
 
 	# default/web-np: no chains (default/web-np:http tcp/80)
+
+	# kube-system/kube-dns (kube-system/kube-dns:dns udp/53; kube-system/kube-dns:dns-tcp tcp/53)
+
+	chain service-FY5PMXPG-kube-system/kube-dns/udp/dns {
+		ip daddr 10.96.0.10 udp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+		numgen random mod 1 vmap { 0 : goto endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 }
+	}
+
+	chain endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 {
+		ip saddr 10.244.1.4 jump mark-for-masquerade
+		meta l4proto udp dnat to 10.244.1.4:53
+	}
+
+	chain service-NWBZK7IH-kube-system/kube-dns/tcp/dns-tcp {
+		ip daddr 10.96.0.10 tcp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+		numgen random mod 1 vmap { 0 : goto endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 }
+	}
+
+	chain endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 {
+		ip saddr 10.244.1.4 jump mark-for-masquerade
+		meta l4proto tcp dnat to 10.244.1.4:53
+	}
 }
 EOF
 ip netns exec klab-proxy-modes-node2 nft -f - <<'EOF'
@@ -254,7 +286,8 @@ table ip kube-proxy {
 			10.96.0.14,
 			10.96.0.12,
 			10.96.0.11,
-			10.96.0.13
+			10.96.0.13,
+			10.96.0.10
 		}
 	}
 
@@ -294,6 +327,10 @@ table ip kube-proxy {
 	map service-ips {
 		type ipv4_addr . inet_proto . inet_service : verdict
 		comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"
+		elements = {
+			10.96.0.10 . udp . 53 : goto service-FY5PMXPG-kube-system/kube-dns/udp/dns,
+			10.96.0.10 . tcp . 53 : goto service-NWBZK7IH-kube-system/kube-dns/tcp/dns-tcp
+		}
 	}
 
 	map service-nodeports {
@@ -387,6 +424,28 @@ table ip kube-proxy {
 	# default/web: no chains (default/web:http tcp/80; default/web:udp udp/81)
 
 	# default/web-np: no chains (default/web-np:http tcp/80)
+
+	# kube-system/kube-dns (kube-system/kube-dns:dns udp/53; kube-system/kube-dns:dns-tcp tcp/53)
+
+	chain service-FY5PMXPG-kube-system/kube-dns/udp/dns {
+		ip daddr 10.96.0.10 udp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+		numgen random mod 1 vmap { 0 : goto endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 }
+	}
+
+	chain endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 {
+		ip saddr 10.244.1.4 jump mark-for-masquerade
+		meta l4proto udp dnat to 10.244.1.4:53
+	}
+
+	chain service-NWBZK7IH-kube-system/kube-dns/tcp/dns-tcp {
+		ip daddr 10.96.0.10 tcp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+		numgen random mod 1 vmap { 0 : goto endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 }
+	}
+
+	chain endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 {
+		ip saddr 10.244.1.4 jump mark-for-masquerade
+		meta l4proto tcp dnat to 10.244.1.4:53
+	}
 }
 EOF
 
@@ -403,21 +462,50 @@ addr add 10.244.1.2/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
 EOF
-ip -n klab-proxy-modes-default-web-cbl69hh9lv-jhdd8 -batch - <<'EOF'
+ip -n klab-proxy-modes-default-web-z445llfgwz-j9pq2 -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.3/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
-ip -n klab-proxy-modes-default-web-cbl69hh9lv-xnvjs -batch - <<'EOF'
+ip -n klab-proxy-modes-default-web-z445llfgwz-sp8x7 -batch - <<'EOF'
 link set lo up
 addr add 10.244.1.3/24 dev eth0
 link set eth0 up
 route add default via 10.244.1.1 dev eth0
 EOF
-ip -n klab-proxy-modes-default-web-cbl69hh9lv-lnnms -batch - <<'EOF'
+ip -n klab-proxy-modes-default-web-z445llfgwz-cvj56 -batch - <<'EOF'
 link set lo up
 addr add 10.244.0.4/24 dev eth0
 link set eth0 up
 route add default via 10.244.0.1 dev eth0
 EOF
+ip -n klab-proxy-modes-kube-system-klab-dns-pd5xrtmnvh-nkmxd -batch - <<'EOF'
+link set lo up
+addr add 10.244.1.4/24 dev eth0
+link set eth0 up
+route add default via 10.244.1.1 dev eth0
+EOF
+
+# --- stage 6: pod resolv.conf (/etc/netns)
+mkdir -p '/etc/netns/klab-proxy-modes-default-client' '/etc/netns/klab-proxy-modes-default-prober' '/etc/netns/klab-proxy-modes-default-web-z445llfgwz-j9pq2' '/etc/netns/klab-proxy-modes-default-web-z445llfgwz-sp8x7' '/etc/netns/klab-proxy-modes-default-web-z445llfgwz-cvj56' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-proxy-modes-default-client/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-proxy-modes-default-prober/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-proxy-modes-default-web-z445llfgwz-j9pq2/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-proxy-modes-default-web-z445llfgwz-sp8x7/resolv.conf' &&
+printf '%s' 'search default.svc.cluster.local svc.cluster.local cluster.local
+nameserver 10.96.0.10
+options ndots:5
+' >'/etc/netns/klab-proxy-modes-default-web-z445llfgwz-cvj56/resolv.conf'

@@ -78,7 +78,7 @@ t.test("apply, scale, delete pod on a running lab", { skip: skipKernel }, async 
   for (const [name, ip] of before) t.equal(after.get(name), ip, `${name} kept ${ip}`);
   const nat1 = nat();
   t.same(chainRules(nat1, otherChain), otherRules, "the other Service's chain is untouched by the partial sync");
-  t.equal((nat1.match(/-j DNAT/g) ?? []).length, 5, "4 web + 1 other endpoints");
+  t.equal((nat1.match(/-j DNAT/g) ?? []).length, 7, "4 web + 1 other endpoints + kube-dns (UDP and TCP)");
 
   const victim = [...after.keys()].find((n) => n.startsWith("web-"))!;
   const d = klab(["delete", "--lab", LAB, "pod", victim]);

@@ -2,7 +2,7 @@
 // and `klab plan` being the runnable script of what `up` does.
 import t from "tap";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { klab, residue, skipKernel, writeLab, sleep } from "../lib/kernel.js";
 
 const LAB = "kt-cli";
@@ -37,7 +37,7 @@ t.test("get, describe, exec, logs on a live lab", { skip: skipKernel }, async (t
   t.teardown(() => void klab(["down", LAB]));
   const up = klab(["up", writeLab(labText)]);
   t.equal(up.code, 0, up.stderr);
-  t.match(up.stdout, /lab kt-cli is up: 2 node\(s\) \(host-gw\), 1 pod\(s\), 1 client\(s\)/);
+  t.match(up.stdout, /lab kt-cli is up: 2 node\(s\) \(host-gw\), 2 pod\(s\), 1 client\(s\)/, "shop/web and the cluster DNS pod");
 
   const pods = JSON.parse(klab(["get", "--lab", LAB, "pods", "-n", "shop", "-o", "json"]).stdout);
   t.equal(pods.kind, "List");
@@ -110,7 +110,10 @@ t.test("klab plan is the runnable script of up", { skip: skipKernel }, async (t)
   const r = spawnSync("bash", [script], { encoding: "utf8" });
   t.equal(r.status, 0, `the plan runs: ${r.stderr}`);
   const names = netnsSnapshot(lab);
-  t.same(names, [`klab-${lab}-client1`, `klab-${lab}-fabric`, `klab-${lab}-node1`, `klab-${lab}-node2`, `klab-${lab}-shop-web`]);
+  t.same(names.filter((n) => !n.includes("-kube-system-klab-dns-")), [`klab-${lab}-client1`, `klab-${lab}-fabric`, `klab-${lab}-node1`, `klab-${lab}-node2`, `klab-${lab}-shop-web`]);
+  t.equal(names.filter((n) => n.includes("-kube-system-klab-dns-")).length, 1, "and the cluster DNS pod's");
+  t.equal(readFileSync(`/etc/netns/klab-${lab}-shop-web/resolv.conf`, "utf8"), "search shop.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n",
+    "the plan writes the kubelet's resolv.conf where `ip netns exec` binds it");
   const ping = spawnSync("ip", ["netns", "exec", `klab-${lab}-node1`, "ping", "-c1", "-W2", "10.244.1.2"], { encoding: "utf8" });
   t.equal(ping.status, 0, "the plan alone wires node1 to a pod on node2");
   t.notOk(existsSync(`/run/klab/${lab}/uts/shop_web`), "pod sandboxes (UTS) belong to the runtime, not to the plan");

@@ -4,7 +4,7 @@ import t from "tap";
 import { klab, podsLab, residue, skipKernel, writeLab } from "../lib/kernel.js";
 
 const checks = `    - name: mesh
-      matrix: {from: {}, to: {}, port: 8080}`;
+      matrix: {from: {namespace: default}, to: {namespace: default}, port: 8080}`;
 
 t.test("two labs at once", { skip: skipKernel }, async (t) => {
   const a = "kt-two-a";

@@ -19,6 +19,7 @@ const lab = (spec: string, objects = "") => `apiVersion: klab/v1alpha1
 kind: Lab
 metadata: {name: m}
 spec:
+  dns: {enabled: false} # scheduling and IPAM alone (the DNS addon has its own tests)
 ${spec}
 ${objects}`;
 

@@ -22,6 +22,7 @@ kind: Lab
 metadata: {name: svc}
 spec:
   nodes: 2
+  dns: {enabled: false} # the user's Services alone (kube-dns has its own tests)
 `;
 const deploy = (replicas: number) => `---
 apiVersion: apps/v1
