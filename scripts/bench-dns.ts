@@ -928,8 +928,8 @@ async function main(): Promise<number> {
     console.log(`ratio responder/unbound qps per CPU-second: ${cpuRatio.toFixed(2)}`);
     for (const s of [resp, unb]) {
       if (!saturated(s)) {
-        console.log(`note: ${s.server} used ${s.serverCpuPercent.toFixed(0)} % of its core: it was not the bottleneck (dnsperf's core or other load on the host was), ` +
-          `so its qps understate what it can do on one core${s === unb ? " and the qps ratio flatters the responder; the per-CPU-second ratio is the fairer figure" : ""}`);
+        console.log(`note: ${s.server} got ${s.serverCpuPercent.toFixed(0)} % of its core (dnsperf's pace, other load on the host or wake-up latency limited it): ` +
+          `its qps understate one core's capacity; the per-CPU-second figures compare the servers' efficiency regardless`);
       }
     }
     console.log(`responder RSS: ${mb(resp.rssBeforeKB)} MiB before the warm-up, ${mb(resp.rssAfterKB)} MiB after the run (peak ${mb(resp.hwmKB)} MiB); ` +

@@ -181,7 +181,9 @@ export function parseUdp(probe: Extract<Probe, { kind: "udp" }>, stdout: string,
 export function digArgv(p: Extract<Probe, { kind: "dns" }>, timeoutMs: number): string[] {
   return [
     "dig", ...(p.search ? ["+search"] : []), ...(p.tcp ? ["+tcp"] : []), `+time=${secs(timeoutMs)}`, "+tries=1",
-    ...(p.server ? [`@${p.server}`] : []), p.name, p.type,
+    ...(p.server ? [`@${p.server}`] : []),
+    // An address asked for PTR is its in-addr.arpa name, as `dig -x` forms it.
+    ...(p.type === "PTR" && /^\d{1,3}(\.\d{1,3}){3}$/.test(p.name) ? ["-x", p.name] : [p.name, p.type]),
   ];
 }
 
