@@ -93,6 +93,8 @@ const DEFAULT_MAX_TCP = 256;
 const DEFAULT_MAX_UDP_PAYLOAD = 4096;
 const DEFAULT_EDNS_UDP_SIZE = 1232;
 const DEFAULT_MAX_PENDING = 1024;
+/** Distinct queries whose replies are kept (the oldest goes first). */
+const REPLY_CACHE_MAX = 20_000;
 const MIN_UDP = 512;
 const MAX_MSG = 65535;
 const HEADER = 12;
@@ -295,20 +297,58 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     return encodeReply(q, flags, rcode, answers, authorities, additionals);
   }
 
-  function logQuery(q: Query, resp: Buffer | null): void {
-    if (!queryLog || !resp || resp.length < HEADER) return;
+  /** The query-log line's middle part (question, sizes, RCODE, flags): the same for every
+   * repeat of a query, so the reply cache keeps it with the reply. */
+  function logMiddle(q: Query, resp: Buffer): string {
     const rflags = resp.readUInt16BE(2);
     const rcode = extendedRcodes.get(resp) ?? rflags & 0xf;
-    const c = q.client;
-    const remote = c.address.includes(":") ? `[${c.address}]` : c.address;
-    const bufsize = c.proto === "tcp" ? MAX_MSG : Math.max(MIN_UDP, q.opt?.udpPayloadSize ?? MIN_UDP);
-    const dur = formatDuration(process.hrtime.bigint() - q.start);
-    const line =
-      `[INFO] ${remote}:${c.port} - ${q.id} "${typeName(q.question.type)} ${className(q.question.class)} ${logName(q.question.name)} ` +
-      `${c.proto} ${q.raw.length} ${q.opt?.flag_do ? "true" : "false"} ${bufsize}" ` +
-      `${RCODE_NAMES[rcode] ?? String(rcode)} ${flagsString(rflags)} ${resp.length} ${dur}`;
-    try { opts.log(line); } catch { /* ignore */ }
+    const bufsize = q.client.proto === "tcp" ? MAX_MSG : Math.max(MIN_UDP, q.opt?.udpPayloadSize ?? MIN_UDP);
+    return `"${typeName(q.question.type)} ${className(q.question.class)} ${logName(q.question.name)} ` +
+      `${q.client.proto} ${q.raw.length} ${q.opt?.flag_do ? "true" : "false"} ${bufsize}" ` +
+      `${RCODE_NAMES[rcode] ?? String(rcode)} ${flagsString(rflags)} ${resp.length}`;
   }
+
+  function logLine(c: Client, id: number, middle: string, start: bigint): void {
+    const remote = c.address.includes(":") ? `[${c.address}]` : c.address;
+    try { opts.log(`[INFO] ${remote}:${c.port} - ${id} ${middle} ${formatDuration(process.hrtime.bigint() - start)}`); } catch { /* ignore */ }
+  }
+
+  function logQuery(q: Query, resp: Buffer | null): void {
+    if (!queryLog || !resp || resp.length < HEADER) return;
+    logLine(q.client, q.id, logMiddle(q, resp), q.start);
+  }
+
+  // ---- reply cache ---------------------------------------------------------------------------
+  // A reply depends only on the query's bytes after its ID, the transport (size limit) and the
+  // zone; repeats (every pod asks the same names) are answered from here with the ID patched
+  // in. Emptied whenever the zone changes, so answers are never staler than the zone itself;
+  // forwarded answers are never kept (CoreDNS's `cache` plugin would; the upstream's TTLs rule).
+  interface Cached { reply: Buffer; rcode: number; log: string }
+  const cache = new Map<string, Cached>();
+  let cacheZone: Zone | undefined;
+
+  function fromCache(msg: Buffer, client: Client): { key: string; hit?: Buffer } | null {
+    if (msg.length < HEADER || msg.length > 512 || msg[2] & 0x80) return null;
+    const zone = opts.zone();
+    if (zone !== cacheZone) { cache.clear(); cacheZone = zone; }
+    const key = client.proto + msg.toString("latin1", 2);
+    const c = cache.get(key);
+    if (!c) return { key };
+    const start = queryLog ? process.hrtime.bigint() : 0n;
+    stats.queries[client.proto]++;
+    count(c.rcode);
+    const out = Buffer.allocUnsafe(c.reply.length);
+    c.reply.copy(out);
+    out.writeUInt16BE(msg.readUInt16BE(0), 0);
+    if (queryLog) logLine(client, msg.readUInt16BE(0), c.log, start);
+    return { key, hit: out };
+  }
+
+  function remember(key: string, q: Query, resp: Buffer): void {
+    if (cache.size >= REPLY_CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(key, { reply: Buffer.from(resp), rcode: extendedRcodes.get(resp) ?? resp.readUInt16BE(2) & 0xf, log: logMiddle(q, resp) });
+  }
+
   // ---- handling ---------------------------------------------------------------------------
 
   /** Parse and accept a message: a Query, a ready reply (FORMERR, NOTIMP...), or null (drop). */
@@ -359,6 +399,11 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
 
   /** Answer one message. Never throws; async only when it goes upstream. */
   function handle(msg: Buffer, client: Client): Buffer | null | Promise<Buffer | null> {
+    let cached: ReturnType<typeof fromCache> = null;
+    try {
+      cached = fromCache(msg, client);
+    } catch { /* answered the long way */ }
+    if (cached?.hit) return cached.hit;
     let q: Query | Buffer | null;
     try {
       q = accept(msg, client);
@@ -377,6 +422,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
           () => safeServfail(query),
         );
       }
+      if (cached) remember(cached.key, query, r);
       logQuery(query, r);
       return r;
     } catch {
@@ -632,7 +678,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
       const client: Client = { proto: "udp", address: rinfo.address, port: rinfo.port };
       const send = (b: Buffer | null) => {
         if (!b || stopped) return;
-        try { sock.send(b, rinfo.port, rinfo.address, () => { /* errors (ICMP unreachable...) are the client's */ }); } catch { /* closed */ }
+        try { sock.send(b, rinfo.port, rinfo.address); } catch { /* closed */ }
       };
       const r = handle(msg, client);
       if (r instanceof Promise) void r.then(send, () => undefined);

@@ -643,3 +643,27 @@ t.test("with the real dig", { skip: dig ? false : "dig is not installed (apt-get
   t.teardown(() => refused.stop());
   t.match((await run(dig, [`@${HOST}`, "-p", String(refused.port), "+time=2", "+tries=1", "example.com"])).stdout, /status: REFUSED/);
 });
+
+t.test("reply cache: repeats answered from it, ID patched, logged, and emptied when the zone changes", async (t) => {
+  let zone = baseZone;
+  const { s, logs } = await start({ queryLog: true }, () => zone);
+  t.teardown(() => s.stop());
+  const a = await udp(s.port, query("web.default.svc.cluster.local", "A", { id: 1111 }));
+  const b = await udp(s.port, query("web.default.svc.cluster.local", "A", { id: 2222 }));
+  t.equal(a!.msg.id, 1111);
+  t.equal(b!.msg.id, 2222, "the repeat carries its own ID");
+  t.same(b!.buf.subarray(2), a!.buf.subarray(2), "and otherwise the same reply");
+  t.equal(logs.filter((l) => l.includes("web.default.svc.cluster.local.")).length, 2, "both are in the query log");
+  t.match(logs.at(-1), /^\[INFO\] 127\.0\.0\.1:\d+ - 2222 "A IN web\.default\.svc\.cluster\.local\. udp \d+ false 512" NOERROR qr,aa,rd \d+ [\d.]+s$/);
+  const mixed = await udp(s.port, query("WEB.default.svc.cluster.local", "A"));
+  t.equal(mixed!.msg.questions![0].name, "WEB.default.svc.cluster.local", "another case is another query: its own case comes back");
+  t.equal(s.stats().queries.udp, 3);
+  const before = (a!.msg.answers![0] as { data: string }).data;
+  zone = buildZone(input({ services: [...services.filter((x) => x.name !== "web"), big] }));
+  const c = await udp(s.port, query("web.default.svc.cluster.local", "A"));
+  t.equal(c!.msg.rcode, "NXDOMAIN", `a new zone is answered at once (was ${before})`);
+  const small = await udp(s.port, query("big.default.svc.cluster.local", "A"));
+  const viaTcp = await tcp(s.port, frame(dnsPacket.encode(query("big.default.svc.cluster.local", "A"))), 1);
+  t.ok(small!.msg.flags! & dnsPacket.TRUNCATED_RESPONSE, "UDP: truncated");
+  t.equal(viaTcp.replies[0].msg.answers!.length, BIG, "TCP: the whole answer (transports are cached apart)");
+});
