@@ -13,6 +13,7 @@ import { initialServices } from "../plan/proxy/node.js";
 import { resolveServices } from "../model/services.js";
 import type { PodModel } from "../model/types.js";
 import { buildZone, type Zone } from "../dns/zone.js";
+import { clusterZoneInput } from "../dns/cluster.js";
 
 async function main() {
   const i = process.argv.indexOf("klab-agent");
@@ -49,16 +50,7 @@ async function main() {
   const zone = () => {
     if (zoneCache) return zoneCache;
     zoneSerial = Math.max(zoneSerial + 1, Math.floor(Date.now() / 1000));
-    zoneCache = buildZone({
-      clusterDomain: model.dns.clusterDomain,
-      services: currentServices(),
-      pods: model.pods.map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip, hostname: p.specHostname, subdomain: p.subdomain })),
-      namespaces: model.namespaces,
-      ttl: model.dns.ttl,
-      reverseCIDRs: [model.serviceCIDR, model.podCIDR],
-      nameserverIP: model.dns.serviceIP,
-      serial: zoneSerial,
-    });
+    zoneCache = buildZone(clusterZoneInput(model, currentServices(), zoneSerial));
     return zoneCache;
   };
   // Syncs scheduled or running: status reports rules as settled only when none are.
