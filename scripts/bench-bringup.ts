@@ -222,6 +222,7 @@ metadata: {name: ${lab}}
 spec:
   nodes: ${NODES}
   network: {mode: host-gw}
+  dns: {enabled: false}   # Mininet's hosts have no cluster DNS either: the same work on both sides
 ---
 apiVersion: apps/v1
 kind: Deployment

@@ -296,7 +296,7 @@ export function buildProgram(): Command {
           services = (await import("../plan/proxy/node.js")).initialServices(m);
           process.stderr.write(`warning: the lab runtime is not answering; showing endpoints as planned, not live\n`);
         }
-        services = services.filter((s) => o.allNamespaces || s.namespace === o.namespace);
+        services = services.filter((s) => o.allNamespaces || s.namespace === o.namespace).sort(byNamespaceName);
         const isSvc = kind.startsWith("s");
         const isSlice = kind.startsWith("endpointslice");
         if (o.output === "json" || o.output === "yaml") {
@@ -320,7 +320,7 @@ export function buildProgram(): Command {
         else out(nodesTable(m, ready, { wide: o.output === "wide", createdAt: state?.createdAt }));
       } else if (["pods", "pod", "po"].includes(kind)) {
         const byPod = statusByPod(st);
-        const pods = m.pods.filter((p) => o.allNamespaces || p.namespace === o.namespace);
+        const pods = m.pods.filter((p) => o.allNamespaces || p.namespace === o.namespace).sort(byNamespaceName);
         if (o.output === "json" || o.output === "yaml") {
           out(listOutput(pods.map((p) => podObject(m, p, byPod.get(`${p.namespace}/${p.name}`), state?.createdAt)), o.output));
         } else if (!pods.length) {
@@ -527,6 +527,10 @@ async function deploymentExists(files: string[], ns: string, name: string): Prom
   const { loadLabFiles } = await import("../spec/load.js");
   return loadLabFiles(files).deployments.some((d) => (d.value.metadata.namespace ?? "default") === ns && d.value.metadata.name === name);
 }
+
+/** kubectl's order: by namespace, then name. */
+const byNamespaceName = (a: { namespace: string; name: string }, b: { namespace: string; name: string }) =>
+  a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name);
 
 export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();

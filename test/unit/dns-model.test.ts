@@ -215,3 +215,9 @@ t.test("a dns check is validated with positions", async (t) => {
       dns: {name: web, type: MX}`, pod("a")));
   t.match(typeErrs.find((e) => e.path === "spec.checks[0].dns.type"), { line: 9 });
 });
+
+t.test("docs/klab.schema.json is what `klab schema` prints (editors see spec.dns, dnsPolicy, dns checks)", async (t) => {
+  const { readFileSync } = await import("node:fs");
+  const { labFileJsonSchema } = await import("../../src/spec/schema.js");
+  t.equal(readFileSync("docs/klab.schema.json", "utf8"), JSON.stringify(labFileJsonSchema(), null, 2) + "\n", "regenerate with: ./bin/klab schema > docs/klab.schema.json");
+});
