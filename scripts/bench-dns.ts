@@ -84,8 +84,10 @@ import { cpus, release, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { clusterZoneInput } from "../src/dns/cluster.js";
 import { buildZone, type DnsRecord, type Zone, type ZoneInput } from "../src/dns/zone.js";
-import type { EndpointModel, ServiceModel } from "../src/model/services.js";
+import { resolveServices, type EndpointModel, type ServiceModel } from "../src/model/services.js";
+import type { ClusterModel } from "../src/model/types.js";
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -103,6 +105,8 @@ const { values: args } = parseArgs({
     "client-cpu": { type: "string", default: "0" },
     nice: { type: "string", default: "-10" },
     profile: { type: "string" },
+    standalone: { type: "boolean", default: false },
+    "skip-build": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -135,11 +139,15 @@ const NICE = intOpt("nice", -20, 19);
 const pin = (cpu: number) => [...(NICE ? ["nice", "-n", String(NICE)] : []), "taskset", "-c", String(cpu)];
 const PROFILE_DIR = args.profile ? resolve(args.profile) : undefined;
 const JSON_OUT = Boolean(args.json);
+const STANDALONE = Boolean(args.standalone);
+if (PROFILE_DIR && !STANDALONE) fail("--profile needs --standalone (the lab's responder runs inside the klab-agent, started by klab up)");
+if (!STANDALONE && args.services !== "1000") fail("--services is for --standalone; the lab has 1000 Services");
 const TARGET_RATIO = 0.5;
 /** A server using less of its core than this was not the bottleneck (dnsperf or the host was). */
 const SATURATED_PERCENT = 90;
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const KLAB = join(repo, "bin/klab");
 const say = (msg: string) => process.stderr.write(`bench-dns: ${msg}\n`);
 const tail = (text: string, n = 20) => text.trimEnd().split("\n").slice(-n).join("\n");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -152,6 +160,9 @@ class MismatchError extends Error {}
 const live = new Set<ChildProcess>();
 const namespaces = new Set<string>();
 let workDir: string | undefined;
+/** `klab up` was run: `klab down` on the way out. */
+let labStarted = false;
+const LAB_NAME = "bench-dns";
 let cleaning: Promise<void> | undefined;
 let interrupted: NodeJS.Signals | undefined;
 
@@ -217,6 +228,11 @@ async function cleanup(): Promise<void> {
     for (const c of live) stopChild(c);
     for (let i = 0; i < 40 && [...live].some((c) => c.exitCode === null && c.signalCode === null); i++) await sleep(50);
     for (const c of live) stopChild(c, "SIGKILL");
+    if (labStarted) {
+      say(`klab down ${LAB_NAME}`);
+      const r = await run(KLAB, ["down", LAB_NAME]);
+      if (r.code !== 0) say(`warning: klab down ${LAB_NAME} failed (exit ${r.code ?? r.signal}): ${tail(r.stderr + r.stdout, 5)}`);
+    }
     for (const ns of [...namespaces]) await delNetns(ns);
     if (namespaces.size) say(`cleanup: namespace(s) left: ${[...namespaces].join(" ")} (ip netns del NAME)`);
     if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -321,6 +337,21 @@ function generateServices(n: number): ServiceModel[] {
   return out;
 }
 
+/** What the query file and the answer check need of a Service: its name, ClusterIP (null:
+ * headless) and endpoint IPs. */
+interface BenchSvc { name: string; clusterIP: string | null; endpointIPs: string[] }
+
+function benchSvcs(services: ServiceModel[]): BenchSvc[] {
+  return services
+    .filter((s) => s.namespace === NAMESPACE)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((s) => ({
+      name: s.name,
+      clusterIP: s.clusterIP && s.clusterIP !== "None" ? s.clusterIP : null,
+      endpointIPs: [...new Set(Object.values(s.endpoints).flat().filter((e) => e.ready).map((e) => e.ip))],
+    }));
+}
+
 function zoneInput(n: number): ZoneInput {
   return {
     clusterDomain: DOMAIN,
@@ -377,9 +408,8 @@ function unboundConf(zone: Zone, dir: string, host: string, port: number): strin
     "  prefetch: no",
     "  prefetch-key: no",
     '  module-config: "iterator"',
-    "  access-control: 0.0.0.0/0 refuse",
-    "  access-control: 192.0.2.0/24 allow",
-    "  access-control: 127.0.0.0/8 allow",
+    // It listens inside a network namespace of its own (standalone) or the DNS pod's (lab).
+    "  access-control: 0.0.0.0/0 allow",
   ];
   for (const apex of zone.apexes) lines.push(`  local-zone: "${fq(apex)}" static`);
   for (const r of zone.records()) lines.push(`  local-data: '${fq(r.name)} ${r.ttl} IN ${r.type} ${rdataText(r)}'`);
@@ -395,6 +425,11 @@ const SRV_IP = "192.0.2.2";
 const NS_CLI = `bdns-${process.pid}-cli`;
 const NS_SRV = `bdns-${process.pid}-srv`;
 
+/** Where dnsperf and dig run, where the servers run, and the servers' address. */
+let clientNs = NS_CLI;
+let serverNs = NS_SRV;
+let serverIP = SRV_IP;
+
 async function setupNetwork(): Promise<void> {
   await addNetns(NS_CLI);
   await addNetns(NS_SRV);
@@ -403,6 +438,124 @@ async function setupNetwork(): Promise<void> {
   await must("ip", ["-n", NS_SRV, "addr", "add", `${SRV_IP}/24`, "dev", "veth0"], "addressing the server side");
   await must("ip", ["-n", NS_CLI, "link", "set", "veth0", "up"], "bringing the client side up");
   await must("ip", ["-n", NS_SRV, "link", "set", "veth0", "up"], "bringing the server side up");
+}
+
+// ---------------------------------------------------------------------------------------------
+// the lab (default mode)
+
+/** The lab: 1 node, kube-dns (the responder, in the klab-agent), 3 netexec pods and `n`
+ * Services selecting them in namespace bench. No query log, no periodic kube-proxy resync. */
+function labYaml(n: number): string {
+  const docs = [
+    `apiVersion: klab/v1alpha1
+kind: Lab
+metadata: {name: ${LAB_NAME}}
+spec:
+  nodes: 1
+  dns: {log: false}
+  proxy: {syncPeriodSeconds: 3600}`,
+    `apiVersion: v1
+kind: Namespace
+metadata: {name: ${NAMESPACE}}`,
+    `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: ${NAMESPACE}}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: registry.k8s.io/e2e-test-images/agnhost:2.47
+          args: ["netexec", "--http-port=8080"]
+          ports: [{name: http, containerPort: 8080}]`,
+  ];
+  for (let i = 0; i < n; i++) {
+    docs.push(`apiVersion: v1
+kind: Service
+metadata: {name: ${svcName(i)}, namespace: ${NAMESPACE}}
+spec:
+${isHeadless(i) ? "  clusterIP: None\n" : ""}  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]`);
+  }
+  return docs.join("\n---\n") + "\n";
+}
+
+/** `npm run build` when the bundle is missing or older than a source file (bin/klab runs dist/bundle). */
+async function ensureBuilt(): Promise<void> {
+  const outputs = ["dist/bundle/cli/klab.js", "dist/bundle/agent/main.js", "native/build/Release/klab_netns.node"].map((f) => join(repo, f));
+  let why = outputs.some((f) => !existsSync(f)) ? "not built" : "";
+  if (!why) {
+    const built = Math.min(...outputs.map((f) => statSync(f).mtimeMs));
+    const newer = (readdirSync(join(repo, "src"), { recursive: true }) as string[])
+      .find((f) => f.endsWith(".ts") && statSync(join(repo, "src", f)).mtimeMs > built);
+    if (newer) why = `src/${newer} is newer than the bundle`;
+  }
+  if (!why) return;
+  if (args["skip-build"]) { say(`warning: ${why}; not building (--skip-build)`); return; }
+  say(`building (${why}): npm run build`);
+  await must("npm", ["run", "--silent", "build"], "npm run build");
+}
+
+interface Lab {
+  model: ClusterModel;
+  agentPid: number;
+  nodeNetns: string;
+  dnsPod: { name: string; ip: string; netns: string; node: string };
+  services: ServiceModel[];
+}
+
+async function labUp(file: string): Promise<Lab> {
+  if (existsSync(`/run/klab/${LAB_NAME}`)) {
+    throw new BenchError(`a lab named ${LAB_NAME} exists already (/run/klab/${LAB_NAME}): not touching it; ./bin/klab down ${LAB_NAME} first`);
+  }
+  await must(KLAB, ["validate", file], "klab validate");
+  labStarted = true; // before `up`: `down` removes whatever a failed `up` left
+  const t0 = Date.now();
+  await must(KLAB, ["up", file], "klab up");
+  say(`lab ${LAB_NAME} up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const model = JSON.parse(readFileSync(`/run/klab/${LAB_NAME}/model.json`, "utf8")) as ClusterModel;
+  const state = JSON.parse(readFileSync(`/run/klab/${LAB_NAME}/state.json`, "utf8")) as { agentPid?: number };
+  if (!state.agentPid) throw new BenchError(`no agentPid in /run/klab/${LAB_NAME}/state.json`);
+  const dns = model.pods.find((p) => p.namespace === "kube-system" && p.name.startsWith("klab-dns-"));
+  if (!dns) throw new BenchError(`no kube-system/klab-dns-… pod in the lab's model`);
+  return {
+    model,
+    agentPid: state.agentPid,
+    nodeNetns: model.nodes[0].netns,
+    dnsPod: { name: `${dns.namespace}/${dns.name}`, ip: dns.ip, netns: dns.netns, node: dns.node },
+    // Every pod is ready (no readiness probes): the endpoints the agent's zone has.
+    services: resolveServices(model.services, model.pods, () => true),
+  };
+}
+
+/** The SOA serial the lab's responder uses (the agent stamps its zone with the time it was
+ * built), so that unbound serves the same SOA. Waits for the responder to answer. */
+async function labSerial(ip: string): Promise<number> {
+  for (let i = 0; ; i++) {
+    const r = await run("ip", ["netns", "exec", clientNs, "dig", `@${ip}`, "+tries=1", "+time=1", "+short", DOMAIN, "SOA"]);
+    checkInterrupted();
+    const m = /^\S+ \S+ (\d+) /m.exec(r.stdout);
+    if (r.code === 0 && m) return Number(m[1]);
+    if (i > 60) throw new BenchError(`the lab's DNS pod (${ip}:53) does not answer: ${tail(r.stdout + r.stderr, 5)}`);
+    await sleep(500);
+  }
+}
+
+/** Pins every thread of the klab-agent to the server core and renices them (nice is per thread). */
+async function pinAgent(pid: number): Promise<void> {
+  await must("taskset", ["-a", "-p", "-c", String(SERVER_CPU), String(pid)], "taskset (klab-agent)");
+  if (NICE) {
+    const tids = readdirSync(`/proc/${pid}/task`);
+    await must("renice", ["-n", String(NICE), "-p", ...tids], "renice (klab-agent)");
+  }
+}
+
+/** The lab's responder: it runs in the klab-agent already (started by `klab up`); nothing to start or stop. */
+function labResponder(lab: Lab): RunningServer {
+  return { name: "responder", target: { host: lab.dnsPod.ip, port: 53 }, pid: lab.agentPid, async stop() { /* the lab's */ } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,11 +649,11 @@ async function startResponder(inputFile: string, bundle: string): Promise<Runnin
 
 async function startUnbound(conf: string): Promise<RunningServer> {
   const port = 5353;
-  const p = spawnLong("ip", ["netns", "exec", NS_SRV, ...pin(SERVER_CPU), "unbound", "-d", "-p", "-c", conf]);
+  const p = spawnLong("ip", ["netns", "exec", serverNs, ...pin(SERVER_CPU), "unbound", "-d", "-p", "-c", conf]);
   // unbound -d prints nothing when it is up (verbosity 0): poll with dig until it answers.
   for (let i = 0; ; i++) {
     if (p.child.exitCode !== null || p.child.signalCode !== null) throw new BenchError(`unbound exited (${p.child.exitCode ?? p.child.signalCode})\n${tail(p.stderr() + p.stdout())}`);
-    const r = await run("ip", ["netns", "exec", NS_CLI, "dig", `@${SRV_IP}`, "-p", String(port), "+tries=1", "+time=1", "+short", `dns-version.${DOMAIN}`, "TXT"]);
+    const r = await run("ip", ["netns", "exec", clientNs, "dig", `@${serverIP}`, "-p", String(port), "+tries=1", "+time=1", "+short", `dns-version.${DOMAIN}`, "TXT"]);
     checkInterrupted();
     if (r.code === 0 && r.stdout.includes("1.1.0")) break;
     if (i > 100) throw new BenchError(`unbound does not answer\n${tail(p.stderr())}`);
@@ -508,7 +661,7 @@ async function startUnbound(conf: string): Promise<RunningServer> {
   }
   return {
     name: "unbound",
-    target: { host: SRV_IP, port },
+    target: { host: serverIP, port },
     pid: p.child.pid!, // ip netns exec, nice and taskset exec in place: this is unbound itself
     async stop() {
       stopChild(p.child);
@@ -556,13 +709,17 @@ function rng(seed: number): () => number {
   };
 }
 
-const fqdn = (i: number) => `${svcName(i)}.${NAMESPACE}.svc.${DOMAIN}`;
+const fqdnOf = (s: BenchSvc) => `${s.name}.${NAMESPACE}.svc.${DOMAIN}`;
 const reverse = (ip: string) => `${ip.split(".").reverse().join(".")}.in-addr.arpa`;
 
-function queryFile(n: number, lines: number): { text: string; mix: Record<string, number> } {
+function queryFile(svcs: BenchSvc[], lines: number): { text: string; mix: Record<string, number> } {
   const r = rng(53);
+  const n = svcs.length;
   const pick = () => Math.floor(r() * n);
-  const pickClusterIP = () => { for (;;) { const i = pick(); if (!isHeadless(i)) return i; } };
+  const pickClusterIP = () => { for (;;) { const s = svcs[pick()]; if (s.clusterIP) return s.clusterIP; } };
+  const fqdn = (i: number) => fqdnOf(svcs[i]);
+  const svcName = (i: number) => svcs[i].name;
+  const podIP = (i: number) => { const e = svcs[i].endpointIPs; return e[Math.floor(r() * e.length)]; };
   const out: string[] = [];
   const mix: Record<string, number> = {};
   const add = (kind: string, line: string) => { out.push(line); mix[kind] = (mix[kind] ?? 0) + 1; };
@@ -573,8 +730,9 @@ function queryFile(n: number, lines: number): { text: string; mix: Record<string
     else if (x < 0.65) add("AAAA (NODATA)", `${fqdn(i)} AAAA`);
     else if (x < 0.7) add("SRV", `${fqdn(i)} SRV`);
     else if (x < 0.75) add("SRV", `_http._tcp.${fqdn(i)} SRV`);
-    else if (x < 0.83) add("PTR", `${reverse(clusterIPOf(pickClusterIP()))} PTR`);
-    else if (x < 0.85) add("PTR", `${reverse(podIPOf(3 * i + Math.floor(r() * 3)))} PTR`);
+    else if (x < 0.83) add("PTR", `${reverse(pickClusterIP())} PTR`);
+    else if (x < 0.85 && svcs[i].endpointIPs.length) add("PTR", `${reverse(podIP(i))} PTR`);
+    else if (x < 0.85) add("PTR", `${reverse(pickClusterIP())} PTR`);
     else {
       // What ndots:5 makes of names with fewer than 5 dots, before the name that exists.
       const y = r();
@@ -597,7 +755,7 @@ interface DigAnswer { status: string; rrs: string[] }
 
 async function digBatch(target: Target, questions: string[], file: string): Promise<DigAnswer[]> {
   writeFileSync(file, questions.join("\n") + "\n");
-  const r = await must("ip", ["netns", "exec", NS_CLI, "dig", `@${target.host}`, "-p", String(target.port), "-f", file,
+  const r = await must("ip", ["netns", "exec", clientNs, "dig", `@${target.host}`, "-p", String(target.port), "-f", file,
     "+noall", "+comments", "+answer", "+tries=2", "+time=2", "+nocookie"], "dig");
   const parts = r.stdout.split(/^;; ->>HEADER<<- /m).slice(1);
   if (parts.length !== questions.length) throw new BenchError(`dig: ${parts.length} answers for ${questions.length} questions\n${tail(r.stdout + r.stderr)}`);
@@ -614,29 +772,30 @@ async function digBatch(target: Target, questions: string[], file: string): Prom
   });
 }
 
-function sampleQuestions(n: number): string[] {
+function sampleQuestions(svcs: BenchSvc[]): string[] {
+  const n = svcs.length;
   const idx = [...new Set([0, 1, Math.floor(n / 2), n - 1])];
-  const headless = [...Array(n).keys()].filter(isHeadless).slice(0, 2);
-  const cip = idx.filter((i) => !isHeadless(i));
+  const headless = [...Array(n).keys()].filter((i) => !svcs[i].clusterIP).slice(0, 2);
   const q: string[] = [];
   for (const i of [...idx, ...headless]) {
-    q.push(`${fqdn(i)} A`, `${fqdn(i)} SRV`, `_http._tcp.${fqdn(i)} SRV`, `${fqdn(i)} AAAA`);
-    q.push(`${podIPOf(3 * i).replaceAll(".", "-")}.${fqdn(i)} A`);
-    q.push(`${reverse(podIPOf(3 * i + 1))} PTR`);
-    q.push(`${fqdn(i)}.${NAMESPACE}.svc.${DOMAIN} A`, `${svcName(i)}.${NAMESPACE}.${NAMESPACE}.svc.${DOMAIN} AAAA`);
+    const s = svcs[i];
+    const fqdn = fqdnOf(s);
+    q.push(`${fqdn} A`, `${fqdn} SRV`, `_http._tcp.${fqdn} SRV`, `${fqdn} AAAA`);
+    if (s.endpointIPs.length) q.push(`${s.endpointIPs[0].replaceAll(".", "-")}.${fqdn} A`, `${reverse(s.endpointIPs[s.endpointIPs.length > 1 ? 1 : 0])} PTR`);
+    q.push(`${fqdn}.${NAMESPACE}.svc.${DOMAIN} A`, `${s.name}.${NAMESPACE}.${NAMESPACE}.svc.${DOMAIN} AAAA`);
   }
-  for (const i of cip) q.push(`${reverse(clusterIPOf(i))} PTR`);
+  for (const i of idx) if (svcs[i].clusterIP) q.push(`${reverse(svcs[i].clusterIP!)} PTR`);
   q.push(`dns-version.${DOMAIN} TXT`, `${DOMAIN} SOA`, `${DOMAIN} NS`, `nope.${DOMAIN} A`, `${reverse("10.96.255.254")} PTR`, `${reverse("10.244.250.250")} PTR`);
   return q;
 }
 
-async function compareAnswers(a: RunningServer, b: RunningServer, dir: string, n: number): Promise<number> {
-  const questions = sampleQuestions(n);
+async function compareAnswers(a: RunningServer, b: RunningServer, dir: string, svcs: BenchSvc[]): Promise<number> {
+  const questions = sampleQuestions(svcs);
   const ra = await digBatch(a.target, questions, join(dir, "dig.txt"));
   const rb = await digBatch(b.target, questions, join(dir, "dig.txt"));
   // The comparison means something only if answers were read at all.
   const first = ra[0];
-  if (first.status !== "NOERROR" || !first.rrs.some((l) => l.endsWith(` A ${clusterIPOf(0)}`))) {
+  if (first.status !== "NOERROR" || !first.rrs.some((l) => l.endsWith(` A ${svcs[0].clusterIP ?? svcs[0].endpointIPs[0]}`))) {
     throw new BenchError(`${a.name}: unexpected answer to ${questions[0]}: ${first.status} ${first.rrs.join("; ")}`);
   }
   const diffs: string[] = [];
@@ -694,7 +853,7 @@ function parseDnsperf(out: string): Omit<PerfResult, "serverCpuPercent" | "qpsPe
 }
 
 async function dnsperf(server: RunningServer, file: string, seconds: number): Promise<PerfResult> {
-  const argv = ["netns", "exec", NS_CLI, ...pin(CLIENT_CPU), "dnsperf",
+  const argv = ["netns", "exec", clientNs, ...pin(CLIENT_CPU), "dnsperf",
     "-s", server.target.host, "-p", String(server.target.port), "-d", file, "-l", String(seconds),
     "-c", String(CLIENTS), "-q", String(OUTSTANDING), "-T", "1"];
   const t0 = process.hrtime.bigint();
@@ -795,27 +954,61 @@ async function main(): Promise<number> {
   if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
   const profilesBefore = new Set(PROFILE_DIR ? readdirSync(PROFILE_DIR) : []);
 
-  say(`zone: ${SERVICES} Services`);
-  const input = zoneInput(SERVICES);
-  const zone = buildZone(input);
-  const records = zone.records();
-  const inputFile = join(workDir, "zone-input.json");
-  writeFileSync(inputFile, JSON.stringify(input));
   const conf = join(workDir, "unbound.conf");
-  writeFileSync(conf, unboundConf(zone, workDir, SRV_IP, 5353));
+  let zone: Zone;
+  let svcs: BenchSvc[];
+  let lab: Lab | undefined;
+  let startResp: () => Promise<RunningServer>;
+  let bundle = "";
+  if (STANDALONE) {
+    say(`zone: ${SERVICES} Services`);
+    const input = zoneInput(SERVICES);
+    zone = buildZone(input);
+    svcs = benchSvcs(input.services);
+    const inputFile = join(workDir, "zone-input.json");
+    writeFileSync(inputFile, JSON.stringify(input));
+    bundle = await bundleResponder(join(PROFILE_DIR ?? workDir, "bench-dns-responder.mjs"));
+    say(`namespaces ${NS_CLI}, ${NS_SRV}`);
+    await setupNetwork();
+    startResp = () => startResponder(inputFile, bundle);
+  } else {
+    await ensureBuilt();
+    const file = join(workDir, `${LAB_NAME}.yaml`);
+    writeFileSync(file, labYaml(SERVICES));
+    say(`klab up ${file} (${SERVICES} Services in namespace ${NAMESPACE}, 3 netexec pods, 1 node)`);
+    const l = (lab = await labUp(file));
+    clientNs = l.nodeNetns;
+    serverNs = l.dnsPod.netns;
+    serverIP = l.dnsPod.ip;
+    svcs = benchSvcs(l.services);
+    if (svcs.length !== SERVICES) throw new BenchError(`the lab has ${svcs.length} Services in namespace ${NAMESPACE}, expected ${SERVICES}`);
+    const serial = await labSerial(serverIP);
+    // The zone the agent serves, built by the same functions from the lab's model.
+    zone = buildZone(clusterZoneInput(l.model, l.services, serial));
+    say(`DNS pod ${l.dnsPod.name} ${l.dnsPod.ip} (netns ${l.dnsPod.netns}); klab-agent pid ${l.agentPid}; dnsperf in ${l.nodeNetns}`);
+    await pinAgent(l.agentPid);
+    startResp = async () => labResponder(l);
+  }
+  const records = zone.records();
+  writeFileSync(conf, unboundConf(zone, workDir, serverIP, 5353));
   await must("unbound-checkconf", [conf], "unbound-checkconf");
-  const bundle = await bundleResponder(join(PROFILE_DIR ?? workDir, "bench-dns-responder.mjs"));
-  const qf = queryFile(SERVICES, QUERIES);
+  const qf = queryFile(svcs, QUERIES);
   const qfile = join(workDir, "queries.txt");
   writeFileSync(qfile, qf.text);
 
-  say(`namespaces ${NS_CLI}, ${NS_SRV}`);
-  await setupNetwork();
-
   const starters: Record<string, () => Promise<RunningServer>> = {
-    responder: () => startResponder(inputFile, bundle),
+    responder: startResp,
     unbound: () => startUnbound(conf),
   };
+
+  // What pods do: ask kube-dns's ClusterIP (kube-proxy DNATs it to the DNS pod).
+  let viaServiceIP: string | undefined;
+  if (lab) {
+    const q = `${svcs[0].name}.${NAMESPACE}.svc.${DOMAIN}`;
+    const r = await run("ip", ["netns", "exec", clientNs, "dig", `@${DNS_IP}`, "+tries=2", "+time=2", "+short", q, "A"]);
+    viaServiceIP = `dig @${DNS_IP} ${q} A → ${r.stdout.trim().split("\n").join(" ") || `(no answer, exit ${r.code})`}`;
+    say(viaServiceIP);
+  }
 
   // Answer check: both up for a moment (idle), the same questions to each.
   say("checking that both servers give the same answers");
@@ -825,13 +1018,21 @@ async function main(): Promise<number> {
     let u: RunningServer | undefined;
     try {
       u = await starters.unbound();
-      checked = await compareAnswers(r, u, workDir, SERVICES);
+      checked = await compareAnswers(r, u, workDir, svcs);
     } finally {
       await u?.stop();
       await r.stop();
     }
   }
   say(`${checked} answers identical`);
+
+  let agentIdlePercent: number | undefined;
+  if (lab) {
+    const c0 = cpuTicks(lab.agentPid);
+    await sleep(2000);
+    agentIdlePercent = ((cpuTicks(lab.agentPid) - c0) / CLK_TCK / 2) * 100;
+    say(`klab-agent at rest: ${agentIdlePercent.toFixed(1)} % CPU`);
+  }
 
   const measured: Measured[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -884,7 +1085,7 @@ async function main(): Promise<number> {
   const saturated = (s: { serverCpuPercent: number }) => s.serverCpuPercent >= SATURATED_PERCENT;
 
   let profile: ReturnType<typeof summarizeProfile> & { files: string[] } | undefined;
-  if (PROFILE_DIR) {
+  if (PROFILE_DIR && bundle) {
     const files = readdirSync(PROFILE_DIR).filter((f) => f.endsWith(".cpuprofile") && !profilesBefore.has(f)).map((f) => join(PROFILE_DIR, f));
     // The biggest one is a measured run (the answer check's run is short).
     files.sort((a, b) => statSync(b).size - statSync(a).size);
@@ -895,9 +1096,13 @@ async function main(): Promise<number> {
     host: { kernel: release(), cpus: cpus().length, cpu: cpus()[0]?.model, ...versions },
     settings: {
       services: SERVICES, records: records.length, queries: QUERIES, mix: qf.mix, duration: DURATION, warmup: WARMUP, rounds: ROUNDS,
-      dnsperf: `dnsperf -s ${SRV_IP} -p {53|5353} -d queries.txt -l ${DURATION} -c ${CLIENTS} -q ${OUTSTANDING} -T 1`,
+      dnsperf: `dnsperf -s ${serverIP} -p {53|5353} -d queries.txt -l ${DURATION} -c ${CLIENTS} -q ${OUTSTANDING} -T 1`,
       serverCpu: SERVER_CPU, clientCpu: CLIENT_CPU, nice: NICE, profiled: Boolean(PROFILE_DIR),
     },
+    mode: lab ? "lab" : "standalone",
+    lab: lab
+      ? { name: LAB_NAME, dnsPod: lab.dnsPod, agentPid: lab.agentPid, clientNetns: clientNs, agentIdleCpuPercent: agentIdlePercent, viaServiceIP }
+      : undefined,
     checkedAnswers: checked,
     responder: resp,
     unbound: unb,
@@ -913,7 +1118,16 @@ async function main(): Promise<number> {
     console.log(JSON.stringify(R, (_k, x) => (typeof x === "number" && !Number.isInteger(x) ? Math.round(x * 1000) / 1000 : x), 2));
   } else {
     const mb = (kb?: number) => (kb === undefined ? "?" : (kb / 1024).toFixed(1));
-    console.log(`\nCluster DNS: ${SERVICES} Services (${records.length} records), ${DURATION} s per server${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ""}; ` +
+    if (lab) {
+      console.log(`\nlab ${LAB_NAME}: the responder is the klab-agent (pid ${lab.agentPid}), which also runs the lab's kubelet/kube-proxy loop ` +
+        `(idle during the run: ${agentIdlePercent?.toFixed(1)} % CPU at rest), serving ${lab.dnsPod.name} on ${lab.dnsPod.ip}:53; ` +
+        `unbound in the same pod's network namespace on ${lab.dnsPod.ip}:5353; dnsperf in node ${lab.dnsPod.node}'s namespace (${clientNs}). ` +
+        `Pods ask kube-dns's Service IP ${DNS_IP} (kube-proxy DNATs it to the pod); the bench asks the pod IP so that both servers are reached the same way. ` +
+        `${viaServiceIP}`);
+    } else {
+      console.log(`\nstandalone: the responder in its own node process (scripts/bench-dns-responder.ts) and unbound, both in namespace ${NS_SRV} on ${SRV_IP}; dnsperf in ${NS_CLI}`);
+    }
+    console.log(`Cluster DNS: ${SERVICES} Services (${records.length} records), ${DURATION} s per server${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ""}; ` +
       `dnsperf -c ${CLIENTS} -q ${OUTSTANDING} -T 1 on CPU ${CLIENT_CPU}, servers on CPU ${SERVER_CPU}, nice ${NICE}` +
       `${PROFILE_DIR ? " (responder under --cpu-prof)" : ""}`);
     console.log(`host: ${R.host.cpu}, ${R.host.cpus} CPUs, Linux ${R.host.kernel}, node ${versions.node}, unbound ${versions.unbound}, dnsperf ${versions.dnsperf}`);
@@ -932,7 +1146,7 @@ async function main(): Promise<number> {
           `its qps understate one core's capacity; the per-CPU-second figures compare the servers' efficiency regardless`);
       }
     }
-    console.log(`responder RSS: ${mb(resp.rssBeforeKB)} MiB before the warm-up, ${mb(resp.rssAfterKB)} MiB after the run (peak ${mb(resp.hwmKB)} MiB); ` +
+    console.log(`responder${lab ? " (the whole klab-agent)" : ""} RSS: ${mb(resp.rssBeforeKB)} MiB before the warm-up, ${mb(resp.rssAfterKB)} MiB after the run (peak ${mb(resp.hwmKB)} MiB); ` +
       `unbound RSS ${mb(unb.rssAfterKB)} MiB`);
     const rc = (x: Record<string, number>) => Object.entries(x).map(([k, v]) => `${k} ${v}`).join(", ");
     console.log(`response codes: responder ${rc(resp.rcodes)}; unbound ${rc(unb.rcodes)}`);

@@ -178,7 +178,7 @@ export function servicesTable(services: ServiceModel[], specs: ServiceSpecModel[
     const spec = specs.find((x) => x.namespace === s.namespace && x.name === s.name);
     const ext = s.type === "ExternalName" ? s.externalName ?? "" : s.type === "LoadBalancer" ? s.loadBalancerIP ?? "<pending>" : "<none>";
     const sel = spec?.selector ? Object.entries(spec.selector).map(([k, v]) => `${k}=${v}`).join(",") : "<none>";
-    return [...(opts.allNamespaces ? [s.namespace] : []), s.name, s.type, s.clusterIP ?? "None", ext, servicePorts(s), age(opts.createdAt), ...(opts.wide ? [sel] : [])];
+    return [...(opts.allNamespaces ? [s.namespace] : []), s.name, s.type, s.clusterIP ?? (s.type === "ExternalName" ? "<none>" : "None"), ext, servicePorts(s), age(opts.createdAt), ...(opts.wide ? [sel] : [])];
   });
   return table([head, ...rows]);
 }
