@@ -26,6 +26,7 @@
 //   after tcpIdleTimeoutMs without traffic; forwards in flight are capped.
 
 import dgram from "node:dgram";
+import dns from "node:dns";
 import net from "node:net";
 import { randomInt } from "node:crypto";
 import dnsPacket from "dns-packet";
@@ -324,15 +325,17 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
   // in. Emptied whenever the zone changes, so answers are never staler than the zone itself;
   // forwarded answers are never kept (CoreDNS's `cache` plugin would; the upstream's TTLs rule).
   interface Cached { reply: Buffer; rcode: number; log: string }
-  const cache = new Map<string, Cached>();
+  // One map per transport (the size limit differs), keyed by the message after its ID: no
+  // string concatenation per query.
+  const caches: Record<Proto, Map<string, Cached>> = { udp: new Map(), tcp: new Map() };
   let cacheZone: Zone | undefined;
 
   function fromCache(msg: Buffer, client: Client): { key: string; hit?: Buffer } | null {
     if (msg.length < HEADER || msg.length > 512 || msg[2] & 0x80) return null;
     const zone = opts.zone();
-    if (zone !== cacheZone) { cache.clear(); cacheZone = zone; }
-    const key = client.proto + msg.toString("latin1", 2);
-    const c = cache.get(key);
+    if (zone !== cacheZone) { caches.udp.clear(); caches.tcp.clear(); cacheZone = zone; }
+    const key = msg.toString("latin1", 2);
+    const c = caches[client.proto].get(key);
     if (!c) return { key };
     const start = queryLog ? process.hrtime.bigint() : 0n;
     stats.queries[client.proto]++;
@@ -345,6 +348,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
   }
 
   function remember(key: string, q: Query, resp: Buffer): void {
+    const cache = caches[q.client.proto];
     if (cache.size >= REPLY_CACHE_MAX) cache.delete(cache.keys().next().value!);
     cache.set(key, { reply: Buffer.from(resp), rcode: extendedRcodes.get(resp) ?? resp.readUInt16BE(2) & 0xf, log: logMiddle(q, resp) });
   }
@@ -657,7 +661,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
 
   function bindUdp(target: ListenTarget): Promise<dgram.Socket> {
     const type = "host" in target && net.isIPv6(target.host) ? "udp6" : "udp4";
-    const sock = dgram.createSocket(type);
+    const sock = dgram.createSocket({ type, lookup: literalLookup });
     return new Promise((resolve, reject) => {
       sock.once("error", reject);
       const done = () => {
@@ -669,6 +673,15 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
       if ("fd" in target) sock.bind({ fd: target.fd }, done);
       else sock.bind({ address: target.host, port: target.port }, done);
     });
+  }
+
+  /** dgram resolves the address of every send(): with the default lookup (dns.lookup) an IP
+   * literal (a client's address always is one) costs a process.nextTick and a deferred send
+   * per reply; here it is handed back at once. Names still go to dns.lookup. */
+  function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+    const v = net.isIP(address);
+    if (v !== 0) { cb(null, address, v); return; }
+    dns.lookup(address, family as number, cb as (err: Error | null, address: string, family: number) => void);
   }
 
   function serveUdp(sock: dgram.Socket): void {

@@ -128,7 +128,10 @@ interface Node {
   isApex: boolean;
 }
 
-const asciiLower = (s: string) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+const HAS_UPPER = /[A-Z]/;
+/** ASCII-only lowercasing (DNS names compare case-insensitively in ASCII only); names almost
+ * always arrive lowercase, so the common case is one regex test and no new string. */
+const asciiLower = (s: string) => (HAS_UPPER.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s);
 const trimDot = (s: string) => (s.length > 1 && s.endsWith(".") ? s.slice(0, -1) : s === "." ? "" : s);
 
 /** The in-addr.arpa zones covering an IPv4 CIDR, split on octet boundaries the way CoreDNS

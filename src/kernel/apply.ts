@@ -24,6 +24,7 @@ export function describeStep(step: Step): string {
     case "bridge": return `bridge batch in ${step.netns}`;
     case "sysctl": return `sysctl in ${step.netns}`;
     case "restore": return `${step.tool} in ${step.netns}`;
+    case "netns-alias": return `netns ${step.name} (= ${step.target})`;
     case "files": return `writing ${step.files.map((f) => f.path).join(", ")}`;
     case "sequence": return `${step.steps.map(describeStep).join(", then ")}`;
   }

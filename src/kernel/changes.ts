@@ -6,7 +6,7 @@ import type { ClusterModel, PodModel } from "../model/types.js";
 import { podVethLines } from "../plan/cni/node.js";
 import { podSteps } from "../plan/cni/pod.js";
 import type { Plan } from "../plan/types.js";
-import { ETC_NETNS, resolvConfStage } from "../plan/cluster.js";
+import { ETC_NETNS, hostNetworkAliases, netnsAddLines, resolvConfStage } from "../plan/cluster.js";
 import { rmSync } from "node:fs";
 import { agentGet } from "./agent-client.js";
 import { applyPlan } from "./apply.js";
@@ -63,14 +63,16 @@ export function addPodsPlan(m: ClusterModel, pods: PodModel[]): Plan {
   return {
     lab: m.lab,
     stages: [
-      { name: "network namespaces", steps: [{ kind: "ip", lines: pods.map((p) => `netns add ${p.netns}`) }] },
+      { name: "network namespaces", steps: [{ kind: "ip" as const, lines: netnsAddLines(pods) }].filter((st) => st.lines.length) },
+      { name: "host-network pods", steps: hostNetworkAliases(m, pods) },
       {
         name: "pod veths on cni0",
-        steps: [...byNode].map(([node, ps]) => ({ kind: "ip" as const, netns: m.nodes.find((n) => n.name === node)!.netns, lines: ps.flatMap((p) => podVethLines(m, p)) })),
+        steps: [...byNode].map(([node, ps]) => ({ kind: "ip" as const, netns: m.nodes.find((n) => n.name === node)!.netns, lines: ps.filter((p) => !p.hostNetwork).flatMap((p) => podVethLines(m, p)) })).filter((s) => s.lines.length),
       },
-      { name: "pod interfaces", steps: pods.flatMap((p) => podSteps(m, p)) },
+      { name: "pod interfaces", steps: pods.filter((p) => !p.hostNetwork).flatMap((p) => podSteps(m, p)) },
+    ].filter((stage) => stage.steps.length).concat([
       ...resolvConfStage(pods),
-    ],
+    ]),
   };
 }
 
@@ -88,7 +90,9 @@ export async function applyChanges(old: ClusterModel, next: ClusterModel): Promi
   await agentGet(old.lab, "/reload", 60_000, "POST");
   if (changes.removed.length) {
     const gone = changes.removed.map((p) => p.netns);
-    await killAndWait([...pidsInNetns(gone).values()].flat(), 1000);
+    // A host-network pod's namespace is its node's: only its own processes (stopped by the
+    // runtime already) may go, not everything in the node.
+    await killAndWait([...pidsInNetns(changes.removed.filter((p) => !p.hostNetwork).map((p) => p.netns)).values()].flat(), 1000);
     await run("ip", ["-force", "-batch", "-"], { input: gone.map((n) => `netns del ${n}`).join("\n") + "\n", reject: false });
     for (const n of gone) rmSync(`${ETC_NETNS}/${n}`, { recursive: true, force: true });
     state.netns = state.netns.filter((n) => !gone.includes(n));

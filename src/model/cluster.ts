@@ -362,7 +362,8 @@ export function buildCluster(files: LoadedFiles, opts: BuildOptions = {}): Clust
     const sub = parseCidr(node.podSubnet)!;
     const prev = prevPods.get(`${p.namespace}/${p.name}`);
     let host: number;
-    if (prev && prev.node === nodeName && keptIPs.has(prev.ip)) host = ipToInt(prev.ip) - sub.base;
+    if (p.spec.hostNetwork) host = 0; // the node's address: no pod address taken
+    else if (prev && prev.node === nodeName && keptIPs.has(prev.ip)) host = ipToInt(prev.ip) - sub.base;
     else {
       host = nextHost.get(nodeName)!;
       while (takenIPs.has(nthAddress(sub, host))) host++;
@@ -392,8 +393,10 @@ export function buildCluster(files: LoadedFiles, opts: BuildOptions = {}): Clust
       node: nodeName,
       netns: podNetns(labName, p.namespace, p.name),
       hostVeth: podHostVeth(labName, p.namespace, p.name),
-      ip: nthAddress(sub, Math.min(host, cidrSize(sub) - 2)),
-      hostname: p.spec.hostname ?? p.name,
+      ip: p.spec.hostNetwork ? node.underlayIP : nthAddress(sub, Math.min(host, cidrSize(sub) - 2)),
+      // A host-network pod sees the node's hostname, as in Kubernetes.
+      hostname: p.spec.hostNetwork ? node.name : p.spec.hostname ?? p.name,
+      ...(p.spec.hostNetwork ? { hostNetwork: true as const } : {}),
       ...(p.spec.hostname ? { specHostname: p.spec.hostname } : {}),
       ...(p.spec.subdomain ? { subdomain: p.spec.subdomain } : {}),
       dnsPolicy: p.spec.dnsPolicy,

@@ -93,7 +93,7 @@ export function formatResolvConf(c: ResolvConf): string {
 
 export interface PodDnsInput {
   namespace: string;
-  spec: Pick<PodSpec, "dnsPolicy" | "dnsConfig">;
+  spec: Pick<PodSpec, "dnsPolicy" | "dnsConfig"> & { hostNetwork?: boolean };
   clusterDomain: string;
   /** kube-dns's address; null when the lab runs no cluster DNS. */
   clusterDNS: string | null;
@@ -105,7 +105,9 @@ export interface PodDnsInput {
  * dnsConfig, or ClusterFirst in a lab without cluster DNS: the kubelet falls back to Default). */
 export function podResolvConf(p: PodDnsInput): string | null {
   let policy = p.spec.dnsPolicy;
-  // Pods here never use the host network, so ClusterFirstWithHostNet is plain ClusterFirst.
+  // kubelet: ClusterFirst on the host network means the node's resolver (Default); pods that
+  // want cluster DNS there say ClusterFirstWithHostNet.
+  if (policy === "ClusterFirst" && p.spec.hostNetwork) policy = "Default";
   if (policy === "ClusterFirstWithHostNet") policy = "ClusterFirst";
   if (policy === "ClusterFirst" && !p.clusterDNS) policy = "Default";
   let base: ResolvConf;

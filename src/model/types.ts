@@ -74,6 +74,9 @@ export interface PodModel {
   specHostname?: string;
   subdomain?: string;
   dnsPolicy: "ClusterFirst" | "ClusterFirstWithHostNet" | "Default" | "None";
+  /** Shares its node's network namespace: `netns` is then a second name for the node's
+   * (so /etc/netns/<netns>/resolv.conf is still the pod's own), ip the node's address. */
+  hostNetwork?: true;
   /** The resolv.conf the kubelet gives the pod (/etc/netns/<netns>/resolv.conf); null: the
    * node's own (dnsPolicy Default, or no cluster DNS). */
   resolvConf: string | null;

@@ -6,7 +6,7 @@ import { podSteps } from "./cni/pod.js";
 import { initialServices, proxySteps } from "./proxy/node.js";
 import { clientSteps, fabricSteps } from "./cni/underlay.js";
 import type { PodModel } from "../model/types.js";
-import type { Plan, Stage } from "./types.js";
+import type { Plan, Stage, Step } from "./types.js";
 
 export const RUN_DIR = "/run/klab";
 export const labDir = (lab: string) => `${RUN_DIR}/${lab}`;
@@ -31,6 +31,16 @@ export function resolvConfStage(pods: PodModel[], removeOthers = false): Stage[]
   return files.length ? [{ name: "pod resolv.conf (/etc/netns)", steps: [{ kind: "files", files }] }] : [];
 }
 
+/** `netns add` for the hosts and every pod with a network of its own. */
+export function netnsAddLines(pods: PodModel[], hosts: string[] = []): string[] {
+  return [...hosts, ...pods.filter((p) => !p.hostNetwork).map((p) => p.netns)].map((ns) => `netns add ${ns}`);
+}
+
+/** Host-network pods: their namespace name is a second name for their node's. */
+export function hostNetworkAliases(m: ClusterModel, pods: PodModel[]): Step[] {
+  return pods.filter((p) => p.hostNetwork).map((p) => ({ kind: "netns-alias", name: p.netns, target: m.nodes.find((n) => n.name === p.node)!.netns }));
+}
+
 /** Every network namespace of the lab, in creation order. */
 export function labNetnsNames(m: ClusterModel): string[] {
   return [m.fabric.netns, ...m.nodes.map((n) => n.netns), ...m.clients.map((c) => c.netns), ...m.pods.map((p) => p.netns)];
@@ -43,19 +53,19 @@ export function renderPlan(m: ClusterModel): Plan {
     stages: [
       {
         name: "network namespaces",
-        steps: [{ kind: "ip", lines: labNetnsNames(m).map((ns) => `netns add ${ns}`) }],
+        steps: [{ kind: "ip", lines: netnsAddLines(m.pods, [m.fabric.netns, ...m.nodes.map((n) => n.netns), ...m.clients.map((c) => c.netns)]) }],
       },
       { name: "underlay switch", steps: fabricSteps(m) },
       {
         name: "nodes and clients",
-        steps: [...m.nodes.flatMap((n) => nodeSteps(m, n)), ...m.clients.flatMap((c) => clientSteps(m, c))],
+        steps: [...m.nodes.flatMap((n) => nodeSteps(m, n)), ...m.clients.flatMap((c) => clientSteps(m, c)), ...hostNetworkAliases(m, m.pods)],
       },
       ...(m.services.length
         ? [{ name: `kube-proxy rules (${m.proxy.mode})`, steps: m.nodes.flatMap((n) => proxySteps(m, n, services)) }]
         : []),
       {
         name: m.mode === "vxlan" ? "pod interfaces and VXLAN forwarding entries" : "pod interfaces",
-        steps: [...m.nodes.flatMap((n) => nodeFdbSteps(m, n)), ...m.pods.flatMap((p) => podSteps(m, p))],
+        steps: [...m.nodes.flatMap((n) => nodeFdbSteps(m, n)), ...m.pods.filter((p) => !p.hostNetwork).flatMap((p) => podSteps(m, p))],
       },
       ...resolvConfStage(m.pods),
     ],

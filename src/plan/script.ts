@@ -27,6 +27,8 @@ export function stepCommand(step: Step): string {
         ...(gone.length ? [`rm -f ${gone.join(" ")}`] : []),
       ].join(" &&\n");
     }
+    case "netns-alias":
+      return `touch /run/netns/${step.name} && mount --bind /run/netns/${step.target} /run/netns/${step.name}`;
     case "sysctl":
       return `ip netns exec ${step.netns} sysctl -q -w ${step.values.map(([k, v]) => `${k}=${v}`).join(" ")}`;
   }

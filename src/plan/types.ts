@@ -13,6 +13,9 @@ export type Step =
   /** Files on the host written (content) or removed (null): /etc/netns/<netns>/resolv.conf,
    * which `ip netns exec` binds over /etc/resolv.conf for everything run in the pod. */
   | { kind: "files"; files: { path: string; content: string | null }[] }
+  /** A second name for a namespace (a host-network pod's name for its node's): the same nsfs
+   * bind mount `ip netns add` makes, so `ip netns exec NAME` binds /etc/netns/NAME/ files. */
+  | { kind: "netns-alias"; name: string; target: string }
   /** Steps that must run in this order (one job; it stops at the first failure). */
   | { kind: "sequence"; netns: string; steps: Step[] };
 

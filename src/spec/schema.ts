@@ -255,6 +255,8 @@ export const podSpecSchema = z.strictObject({
   terminationGracePeriodSeconds: ignored,
   volumes: ignored,
   nodeSelector: z.record(z.string(), z.string()).optional(),
+  /** Run in the node's network namespace (the pod's IP is the node's). */
+  hostNetwork: z.boolean().optional(),
   dnsPolicy: z.enum(["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]).default("ClusterFirst"),
   dnsConfig: z.strictObject({
     nameservers: z.array(ipv4).max(3, { error: "at most 3 nameservers (Kubernetes' limit)" }).optional(),

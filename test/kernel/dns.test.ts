@@ -70,6 +70,23 @@ kind: Pod
 metadata: {name: client}
 spec:
   containers: [{name: c, image: agnhost, args: [pause]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnet}
+spec:
+  hostNetwork: true
+  nodeName: node2
+  containers: [{name: c, image: agnhost, args: [pause]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnet-dns}
+spec:
+  hostNetwork: true
+  nodeName: node2
+  dnsPolicy: ClusterFirstWithHostNet
+  containers: [{name: c, image: agnhost, args: [pause]}]
 ${extra}`;
 
 const late = `---
@@ -131,6 +148,15 @@ t.test("cluster DNS in a live lab", { skip: skipKernel }, async (t) => {
   t.test("the pod's resolv.conf is the kubelet's", async (t) => {
     const r = klab(["exec", "--lab", LAB, "client", "--", "cat", "/etc/resolv.conf"]);
     t.equal(r.stdout, "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n");
+  });
+
+  t.test("hostNetwork pods: the node's network; ClusterFirst means the node's resolver there", async (t) => {
+    const hostConf = readFileSync("/etc/resolv.conf", "utf8");
+    t.equal(klab(["exec", "--lab", LAB, "hostnet", "--", "cat", "/etc/resolv.conf"]).stdout, hostConf, "ClusterFirst + hostNetwork: the node's (the host's) resolv.conf");
+    t.match(klab(["exec", "--lab", LAB, "hostnet", "--", "ip", "-4", "-o", "addr", "show", "eth0"]).stdout, /inet 192\.168\.56\.12\//, "it is in node2's network namespace");
+    t.equal(klab(["exec", "--lab", LAB, "hostnet", "--", "hostname"]).stdout.trim(), "node2", "with the node's hostname");
+    const r = klab(["exec", "--lab", LAB, "hostnet-dns", "--", "dig", "+short", "+search", "+time=2", "web"]);
+    t.equal(r.stdout.trim(), "10.96.0.11", "ClusterFirstWithHostNet: cluster DNS, reached through the node's own kube-proxy rules");
   });
 
   t.test("UDP and TCP, ClusterIP and headless, SRV and PTR, across namespaces", async (t) => {

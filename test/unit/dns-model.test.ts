@@ -221,3 +221,19 @@ t.test("docs/klab.schema.json is what `klab schema` prints (editors see spec.dns
   const { labFileJsonSchema } = await import("../../src/spec/schema.js");
   t.equal(readFileSync("docs/klab.schema.json", "utf8"), JSON.stringify(labFileJsonSchema(), null, 2) + "\n", "regenerate with: ./bin/klab schema > docs/klab.schema.json");
 });
+
+t.test("hostNetwork pods: the node's address and namespace, and the kubelet's DNS rules for them", async (t) => {
+  const m = model(lab("", pod("plain", "  hostNetwork: true\n  nodeName: node2") + pod("withdns", "  hostNetwork: true\n  nodeName: node2\n  dnsPolicy: ClusterFirstWithHostNet") + pod("a")));
+  const [plain, withdns, a] = ["plain", "withdns", "a"].map((n) => m.pods.find((p) => p.name === n)!);
+  t.equal(plain.ip, "192.168.56.12", "the node's address");
+  t.equal(plain.hostNetwork, true);
+  t.equal(plain.hostname, "node2", "and its hostname");
+  t.equal(a.ip, "10.244.0.2", "takes no pod address");
+  t.equal(plain.resolvConf, null, "ClusterFirst on the host network is the node's resolver");
+  t.match(withdns.resolvConf, /^search default\.svc\.cluster\.local .*\nnameserver 10\.96\.0\.10\n/, "ClusterFirstWithHostNet is cluster DNS");
+  const text = planScript(renderPlan(m));
+  t.notOk(/netns add klab-d-default-plain\n/.test(text), "no namespace of its own");
+  t.match(text, "touch /run/netns/klab-d-default-plain && mount --bind /run/netns/klab-d-node2 /run/netns/klab-d-default-plain", "a second name for the node's");
+  t.notOk(text.includes(`peer name eth0 mtu 1500 netns klab-d-default-plain`), "no veth");
+  t.match(text, "'/etc/netns/klab-d-default-withdns/resolv.conf'", "its resolv.conf under its own name");
+});

@@ -20,7 +20,7 @@ export function nodeSteps(m: ClusterModel, node: NodeModel): Step[] {
     `addr add ${node.gateway}/${prefix} dev cni0`,
     `link set cni0 up`,
   ];
-  for (const pod of m.pods.filter((p) => p.node === node.name)) lines.push(...podVethLines(m, pod));
+  for (const pod of m.pods.filter((p) => p.node === node.name && !p.hostNetwork)) lines.push(...podVethLines(m, pod));
   const steps: Step[] = [{ kind: "sysctl", netns: node.netns, values: [...NODE_SYSCTLS, ...proxySysctls(m)] }];
   const peers = m.nodes.filter((n) => n.name !== node.name);
   if (m.mode === "host-gw") {
