@@ -1,77 +1,105 @@
-// Cluster DNS benchmark: the responder (src/dns/server.ts serving src/dns/zone.ts) against
-// unbound serving the very same records as local-data, both driven by dnsperf over a veth pair,
-// each pinned to the same single core, in the same invocation. Reports qps, latency and the
-// ratio responder/unbound (target ≥ 0.50; CoreDNS does ~17k qps per core on small machines).
+// Cluster DNS benchmark: the lab's responder (src/dns/server.ts serving src/dns/zone.ts, running
+// inside the klab-agent of a lab with 1,000 Services) against unbound serving the very same
+// records as local-data, both driven by dnsperf, each pinned to the same single core, in the same
+// invocation. Reports qps, latency and the ratio responder/unbound (target ≥ 0.50; CoreDNS does
+// ~17k qps per core on small machines).
 //
 // Run (as root), from the repository root:
 //
-//   npm run bench:dns -- [--duration 10] [--clients 8] [--outstanding 200] [--json]
+//   npm run bench:dns -- [--duration 10] [--rounds 3] [--clients 8] [--outstanding 200] [--json]
 //
 // which is exactly:
 //
 //   TS_NODE_TRANSPILE_ONLY=1 node --import @isaacs/ts-node-temp-fork-for-pr-2009/import scripts/bench-dns.ts [options]
 //
-// Nothing needs to be built: src/dns/* is imported directly (by the responder harness too).
 // Missing tools are installed with apt-get (dnsperf, unbound, util-linux for taskset,
 // bind9-dnsutils for dig, iproute2); when this installs unbound, the unbound system service the
 // package enables is stopped and disabled (only then, and only where systemd runs).
 //
-// What one invocation does:
-//   1. generates --services (default 1000) Services in namespace "bench", svc-0001 … svc-1000,
-//      ClusterIPs 10.96.0.11 upwards (10.96.0.0/12), one named port `http` TCP 80 → 8080 with 3
-//      ready endpoints each on distinct pod IPs 10.244.x.y; every 50th Service is headless
-//      (clusterIP None). The Zone is buildZone({clusterDomain cluster.local, reverseCIDRs
-//      [10.96.0.0/12, 10.244.0.0/16], nameserverIP 10.96.0.10}); its records() (A, SRV, PTR, TXT,
-//      SOA, NS) become unbound local-data, under `local-zone: "<apex>." static` for cluster.local
-//      and each reverse apex (96.10 … 111.10, 244.10.in-addr.arpa): so unbound answers exactly the
-//      same names, NXDOMAIN/NODATA with the SOA elsewhere in those zones, from memory;
-//   2. two network namespaces, bdns-<pid>-cli (192.0.2.1/24) and bdns-<pid>-srv (192.0.2.2/24),
-//      joined by a veth pair; every query crosses that real interface;
-//   3. the responder: scripts/bench-dns-responder.ts, its own Node process, started with
-//      `ip netns exec bdns-<pid>-srv taskset -c <server-cpu> node …`, listening on
-//      192.0.2.2:53 UDP+TCP (startResponder() below is the one function to swap for a lab's
-//      agent behind 10.96.0.10). unbound: `taskset -c <server-cpu> unbound -d -c <conf>` in the
-//      same namespace on 192.0.2.2:5353, num-threads 1, so-reuseport no, no cache prefetch, no
-//      validator (module-config "iterator"), no remote-control, no chroot, no user switch, no
-//      logging. The two never run at the same time: each is started, checked, warmed up,
-//      measured and stopped in turn (responder first; with --rounds > 1 the order alternates);
-//   4. before the first measurement both are asked the same sample of names with dig (A of
+// What one invocation does (default: lab mode):
+//   1. `npm run build` when dist/bundle is missing or older than a file under src/ (bin/klab runs
+//      the bundle; --skip-build to use it as it is);
+//   2. writes a lab file to a temp directory and runs `./bin/klab validate` and `./bin/klab up` on
+//      it: Lab `bench-dns` (refused if a lab of that name exists already), 1 node, spec.dns
+//      {log: false} (no query log: unbound logs nothing either), spec.proxy.syncPeriodSeconds
+//      3600 (no periodic full resync during the measurement); Namespace `bench`; in it a
+//      Deployment `web` of 3 agnhost netexec pods (app: web, port http 8080) and 1000 Services
+//      svc-0001 … svc-1000 selecting them, port {name: http, port: 80, targetPort: http}, every
+//      50th headless (clusterIP None). `./bin/klab down bench-dns` runs on exit, on failure and on
+//      SIGINT/SIGTERM/SIGHUP;
+//   3. from /run/klab/bench-dns/model.json: the DNS pod kube-system/klab-dns-… (its IP and network
+//      namespace), node1's namespace (where dnsperf and dig run), and the zone the responder
+//      serves, rebuilt with the repo's own functions: resolveServices(model.services, model.pods,
+//      every pod ready) then buildZone(clusterZoneInput(model, services, serial)), serial read from
+//      the responder's SOA (the agent stamps its zone with the time it built it). Its records()
+//      (A, SRV, PTR, TXT, SOA, NS) become unbound local-data, under `local-zone: "<apex>." static`
+//      for cluster.local and each reverse apex: unbound answers exactly the same names,
+//      NXDOMAIN/NODATA with the SOA elsewhere in those zones, from memory;
+//   4. the responder: it runs in the lab's runtime process, the klab-agent (pid from
+//      /run/klab/bench-dns/state.json), which also runs the lab's kubelet/kube-proxy loop (idle
+//      during the run: its CPU at rest is measured and printed). All its threads are pinned with
+//      `taskset -a -p -c <server-cpu> PID` and reniced (--nice). Its RSS and CPU are the whole
+//      agent's. unbound: `ip netns exec <DNS pod netns> nice taskset -c <server-cpu> unbound -d`
+//      on <pod IP>:5353, num-threads 1, so-reuseport no, no cache prefetch, no validator
+//      (module-config "iterator"), no remote-control, no chroot, no user switch, no logging. Pods
+//      normally reach kube-dns through the Service IP 10.96.0.10 (kube-proxy DNATs it to the DNS
+//      pod); the bench asks <pod IP>:53 and <pod IP>:5353 so both servers are reached over the same
+//      path (node1 → cbr0 → the pod's veth), and prints one dig through 10.96.0.10 to show that
+//      path answers too. unbound is started for the answer check and for each of its measurements
+//      and stopped after; the responder stays up (idle while unbound is measured);
+//   5. before the first measurement both are asked the same sample of names with dig (A of
 //      ClusterIP and headless Services and of an endpoint name, SRV _http._tcp and plain, PTR of
-//      a ClusterIP and of a pod IP, AAAA NODATA, NXDOMAIN search-path expansions, TXT
-//      dns-version, SOA); rcode and answer section (owner, TTL, type, data; order ignored) must
-//      agree, otherwise the differences are printed and the bench exits 4. Additional sections
-//      differ on purpose (the responder adds the A records of SRV targets, as CoreDNS does);
-//   5. the query file (--queries lines, default 20000, seeded shuffle, dnsperf loops over it) is
+//      ClusterIPs, AAAA NODATA, NXDOMAIN search-path expansions, TXT dns-version, SOA, NS);
+//      rcode and answer section (owner, TTL, type, data; order ignored) must agree, otherwise the
+//      differences are printed and the bench exits 4. Additional sections differ on purpose (the
+//      responder adds the A records of SRV targets, as CoreDNS does);
+//   6. the query file (--queries lines, default 20000, seeded shuffle, dnsperf loops over it) is
 //      the mix a pod with the default `ndots:5` resolv.conf (search bench.svc.cluster.local
 //      svc.cluster.local cluster.local) produces:
 //        55 % A     svc-NNNN.bench.svc.cluster.local
 //        10 % AAAA  svc-NNNN.bench.svc.cluster.local (NODATA: glibc asks A and AAAA together)
 //        10 % SRV   _http._tcp.svc-NNNN.bench.svc.cluster.local (5 % of them plain SRV)
-//        10 % PTR   ClusterIPs (8 %) and endpoint pod IPs (2 %)
+//        10 % PTR   ClusterIPs (8 %) and endpoint pod IPs (2 %). An IP that is an endpoint of
+//             more than 8 Services is asked as a ClusterIP PTR instead: in the lab every Service
+//             selects the same 3 pods, so a pod IP's PTR answer is 1000 names (65 KB), which no
+//             cluster asks and which the responder cannot send whole (dns-packet does not
+//             compress names: TC even over TCP, where unbound's compressed answer fits)
 //        15 % NXDOMAIN search-path expansions, e.g. svc-0001.bench.svc.cluster.local.bench.svc.
 //             cluster.local, svc-0001.bench.bench.svc.cluster.local, svc-0001.svc.cluster.local
-//   6. dnsperf runs in bdns-<pid>-cli pinned with `taskset -c <client-cpu>` (one thread, -T 1):
-//      `dnsperf -s ADDR -p PORT -d FILE -l DURATION -c CLIENTS -q OUTSTANDING -T 1` (no -Q: no qps
-//      limit), after a --warmup-second run of the same against the same server. CLIENTS sockets
-//      with OUTSTANDING queries in flight keep the one server core at 100 % (the server's CPU
-//      time over the run is measured from /proc and printed: ~100 % means it was saturated);
-//   7. prints server | qps | avg latency | latency stddev | lost | server CPU, the ratio
-//      responder/unbound qps against the target, the responder's RSS (VmRSS) before the warm-up
-//      and after the measurement and its peak (VmHWM). --json prints the same as JSON.
-// Everything it created (processes, the two namespaces, the temp directory) is removed on exit,
-// on failure and on SIGINT/SIGTERM/SIGHUP.
+//   7. dnsperf runs in node1's namespace pinned with `taskset -c <client-cpu>` (one thread, -T 1):
+//      `dnsperf -s <pod IP> -p {53|5353} -d FILE -l DURATION -c CLIENTS -q OUTSTANDING -T 1` (no
+//      -Q: no qps limit), after a --warmup-second run of the same against the same server. The
+//      server's CPU time over the run is measured from /proc (every thread) and printed: ~100 %
+//      means it was saturated; below, dnsperf or the host's other load set the pace, and the
+//      qps per CPU-second (queries completed / server CPU seconds) is the fairer comparison;
+//   8. prints server | qps | avg latency | latency stddev | lost | server CPU | qps per
+//      CPU-second, the ratios responder/unbound of qps (against the target) and of qps per
+//      CPU-second, the responder's RSS (the agent's VmRSS) before the warm-up and after the
+//      measurement and its peak (VmHWM). --json prints the same as JSON. With --rounds > 1 each
+//      server is measured that many times, order alternating; medians are reported.
+//
+// --standalone: the former mode, no lab. The zone is generated (--services, default 1000, ClusterIPs
+// 10.96.0.11 upwards, 3 distinct endpoint pod IPs each, every 50th headless); two namespaces
+// bdns-<pid>-cli (192.0.2.1) and bdns-<pid>-srv (192.0.2.2) joined by a veth pair; the responder
+// is scripts/bench-dns-responder.ts bundled with esbuild and run by plain node in bdns-<pid>-srv
+// (`ip netns exec … nice taskset -c <server-cpu> node …`, 192.0.2.2:53), unbound next to it on
+// :5353, each started, checked, warmed up, measured and stopped in turn. Only there can the
+// responder be profiled (--profile). Everything it created is removed on exit.
 //
 // Options:
 //   --duration S        measured seconds per server and round (default 10)
 //   --warmup S          warm-up seconds per server and round (default 2; 0 skips)
 //   --clients N         dnsperf -c (default 8)
 //   --outstanding N     dnsperf -q, queries in flight (default 200)
-//   --services N        number of Services (default 1000)
+//   --services N        number of Services (--standalone only; the lab has 1000)
 //   --queries N         lines in the query file (default 20000)
 //   --rounds N          measure each server N times, order alternating; medians reported (default 1)
-//   --server-cpu N      the core both servers are pinned to (default 1)
+//   --server-cpu N      the core both servers (the whole klab-agent, unbound) are pinned to (default 1)
 //   --client-cpu N      the core dnsperf is pinned to (default 0)
-//   --profile DIR       run the responder under `node --cpu-prof --cpu-prof-dir DIR` and print its
+//   --nice N            niceness of both servers and dnsperf (default -10)
+//   --standalone        no lab: the responder in its own process and namespaces (see above)
+//   --skip-build        do not run `npm run build` even when dist/bundle is older than src/
+//   --profile DIR       (--standalone) run the responder under `node --cpu-prof --cpu-prof-dir DIR` and print its
 //                       top self-time functions (the .cpuprofile stays in DIR; the qps of a
 //                       profiled run are lower than without)
 //   --json              print the results as JSON on stdout (progress stays on stderr)

@@ -5,7 +5,7 @@
 // which it still answers and its memory has not run away.
 import t from "tap";
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { downOnTeardown, klab, residue, skipKernel, sleep, writeLab } from "../lib/kernel.js";
 
 const LAB = "kt-dns";
@@ -96,6 +96,14 @@ metadata: {name: late}
 spec:
   selector: {app: web}
   ports: [{port: 81, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: newcomer}
+spec:
+  dnsPolicy: None
+  dnsConfig: {nameservers: [10.96.0.10], searches: [other.svc.cluster.local], options: [{name: ndots, value: "2"}]}
+  containers: [{name: c, image: agnhost, args: [pause]}]
 `;
 
 /** dig inside the client pod (its resolv.conf: kube-dns, search path, ndots:5). */
@@ -201,9 +209,12 @@ t.test("cluster DNS in a live lab", { skip: skipKernel }, async (t) => {
     t.equal(klab(["apply", withLate]).code, 0);
     const added = await within(5000, () => short("late.default.svc.cluster.local").length === 1);
     t.ok(added >= 0, `late resolves ${added} ms after apply returned`);
+    t.equal(klab(["exec", "--lab", LAB, "newcomer", "--", "cat", "/etc/resolv.conf"]).stdout, "search other.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:2\n",
+      "a pod added by apply gets its resolv.conf");
     t.equal(klab(["apply", file]).code, 0);
     const removed = await within(5000, () => status("late.default.svc.cluster.local") === "NXDOMAIN");
     t.ok(removed >= 0, `and is NXDOMAIN ${removed} ms after it was removed`);
+    t.notOk(existsSync(`/etc/netns/klab-${LAB}-default-newcomer`), "a removed pod's /etc/netns entry goes with it");
   });
 
   t.test("names outside the cluster go to spec.dns.upstream, from the DNS pod's namespace", async (t) => {
