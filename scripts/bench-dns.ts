@@ -61,9 +61,8 @@
 //        10 % SRV   _http._tcp.svc-NNNN.bench.svc.cluster.local (5 % of them plain SRV)
 //        10 % PTR   ClusterIPs (8 %) and endpoint pod IPs (2 %). An IP that is an endpoint of
 //             more than 8 Services is asked as a ClusterIP PTR instead: in the lab every Service
-//             selects the same 3 pods, so a pod IP's PTR answer is 1000 names (65 KB), which no
-//             cluster asks and which the responder cannot send whole (dns-packet does not
-//             compress names: TC even over TCP, where unbound's compressed answer fits)
+//             selects the same 3 pods, so a pod IP's PTR answer is 1000 names (~65 KB in full),
+//             which no real cluster asks at this rate (over UDP both servers answer it TC)
 //        15 % NXDOMAIN search-path expansions, e.g. svc-0001.bench.svc.cluster.local.bench.svc.
 //             cluster.local, svc-0001.bench.bench.svc.cluster.local, svc-0001.svc.cluster.local
 //   7. dnsperf runs in node1's namespace pinned with `taskset -c <client-cpu>` (one thread, -T 1):
@@ -370,9 +369,8 @@ function generateServices(n: number): ServiceModel[] {
 interface BenchSvc { name: string; clusterIP: string | null; endpointIPs: string[]; ptrEndpointIPs: string[] }
 
 /** An IP that is an endpoint of more Services than this has a PTR answer of that many names
- * (in the lab, every Service selects the same 3 pods: 1000 names, 65 KB). No cluster asks
- * that, and it exceeds what the responder can encode (dns-packet does not compress names:
- * it sends TC even over TCP, unbound's compressed answer fits): those PTR questions are
+ * (in the lab, every Service selects the same 3 pods: 1000 names). No cluster asks that at
+ * this rate, and over UDP both servers can only answer it truncated: those PTR questions are
  * replaced with PTRs of ClusterIPs. */
 const MAX_PTR_NAMES = 8;
 

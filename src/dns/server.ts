@@ -32,6 +32,7 @@ import { randomInt } from "node:crypto";
 import dnsPacket from "dns-packet";
 import type { Answer, DecodedPacket, OptAnswer, Packet, Question } from "dns-packet";
 import type { Zone } from "./zone.js";
+import { compressMessage } from "./compress.js";
 
 export type ListenTarget = { fd: number } | { host: string; port: number };
 
@@ -256,6 +257,16 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     };
   }
 
+  /** A message as dns-packet encodes it, its names then compressed. */
+  function encode(p: Packet): Buffer {
+    const b = dnsPacket.encode(p);
+    try {
+      return compressMessage(b);
+    } catch {
+      return b;
+    }
+  }
+
   /** Encode a reply within q.limit: drop additionals, then answers (setting TC). */
   function encodeReply(q: Query, flags: number, rcode: number, answers: Answer[], authorities: Answer[], additionals: Answer[]): Buffer {
     const ext = rcode >> 4;
@@ -269,9 +280,13 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
       authorities,
       additionals: [...additionals, ...opt],
     };
-    if (dnsPacket.encodingLength(packet) > q.limit) {
+    // As miekg/dns's Truncate (CoreDNS): uncompressed when it fits, else compressed, then trimmed.
+    let buf = dnsPacket.encode(packet);
+    if (buf.length > q.limit) buf = encode(packet);
+    if (buf.length > q.limit) {
       packet.additionals = opt;
-      if (dnsPacket.encodingLength(packet) > q.limit) {
+      buf = encode(packet);
+      if (buf.length > q.limit) {
         packet.flags = (packet.flags ?? 0) | TC;
         packet.authorities = [];
         // Keep as many whole answers as fit (miekg/dns Msg.Truncate).
@@ -280,15 +295,15 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
         while (lo < hi) {
           const mid = (lo + hi + 1) >> 1;
           packet.answers = answers.slice(0, mid);
-          if (dnsPacket.encodingLength(packet) <= q.limit) lo = mid;
+          if (encode(packet).length <= q.limit) lo = mid;
           else hi = mid - 1;
         }
         packet.answers = answers.slice(0, lo);
+        buf = encode(packet);
         stats.truncated++;
       }
     }
     count(rcode);
-    const buf = dnsPacket.encode(packet);
     if (rcode > 0xf) extendedRcodes.set(buf, rcode);
     return buf;
   }

@@ -667,3 +667,17 @@ t.test("reply cache: repeats answered from it, ID patched, logged, and emptied w
   t.ok(small!.msg.flags! & dnsPacket.TRUNCATED_RESPONSE, "UDP: truncated");
   t.equal(viaTcp.replies[0].msg.answers!.length, BIG, "TCP: the whole answer (transports are cached apart)");
 });
+
+t.test("compression when a reply would not fit, as miekg/dns does: small replies stay uncompressed", async (t) => {
+  // One pod behind 1,000 Services: its PTR answer has 1,000 names (~65 KB written in full).
+  const many = Array.from({ length: 1000 }, (_, i) => svc("default", `s${i}`, `10.96.${8 + Math.floor(i / 250)}.${(i % 250) + 1}`, [{ name: "http", protocol: "TCP", port: 80 }], { http: [ep("10.244.9.9", 8080)] }));
+  const { s } = await start({}, () => buildZone(input({ services: many })));
+  t.teardown(() => s.stop());
+  const r = await tcp(s.port, frame(dnsPacket.encode(query("9.9.244.10.in-addr.arpa", "PTR"))), 1);
+  const m = r.replies[0].msg;
+  t.equal(m.answers!.length, 1000, "all 1,000 PTR records in one TCP message");
+  t.notOk(m.flags! & dnsPacket.TRUNCATED_RESPONSE, "not truncated");
+  t.ok(r.replies[0].buf.length < 40_000, `${r.replies[0].buf.length} bytes, compressed`);
+  const small = await udp(s.port, query("s1.default.svc.cluster.local", "A"));
+  t.equal(small!.buf.length, dnsPacket.encode({ ...small!.msg, id: small!.msg.id } as Packet).length, "a reply that fits is sent uncompressed (CoreDNS's size in its log)");
+});
