@@ -2,7 +2,7 @@
 // Kubernetes 1.33, pkg/proxy/nftables/proxier.go): everything lives in `table ip kube-proxy`;
 // ClusterIPs, LoadBalancer IPs and NodePorts are dispatched by verdict maps (`service-ips`,
 // `service-nodeports`) to per-service-port chains `service-<HASH>-ns/name/proto/port`, which
-// pick an endpoint with `numgen random mod N vmap { … }` and jump to per-endpoint chains
+// pick an endpoint with `numgen random` and go to per-endpoint chains
 // `endpoint-<HASH>-ns/name/proto/port__ip/port` that DNAT. Services without usable endpoints
 // go in `no-endpoint-services` / `no-endpoint-nodeports` (reject, or drop for a Local traffic
 // policy with no local endpoints), checked from the filter hooks.
@@ -16,6 +16,11 @@
 //                         and services flushed and deleted.
 //
 // Where this differs from kube-proxy 1.33, and why:
+// - The endpoint choice: kube-proxy writes one `numgen random mod N vmap { 0 : goto …, … }`
+//   rule; here it is N-1 rules `numgen random mod K 0 goto …` (K = N, N-1, … 2) and a final
+//   `goto`, the same uniform choice. Each anonymous vmap makes the kernel walk the whole
+//   transaction when the rule binds it, so one transaction of 10k Services took 86 s (kube-proxy
+//   meets this too: kubernetes#139328); without sets it takes ~2 s.
 // - Base-chain priorities: kube-proxy writes `priority dstnat-10` / `dstnat+10` / `dstnat` on
 //   every base chain. nft 1.0.6 (Debian 12) only accepts the `dstnat` name on the prerouting
 //   hook ("invalid priority expression value in this context" on input/forward/output), so
@@ -76,9 +81,17 @@ function base32(buf: Uint8Array): string {
 
 /** kube-proxy's hashAndTruncate: "<8 chars of base32(sha256(name))>-<name>", truncated with "...". */
 export function hashAndTruncate(name: string): string {
-  const hashed = `${base32(createHash("sha256").update(name).digest()).slice(0, 8)}-${name}`;
-  return hashed.length > CHAIN_NAME_BASE_MAX ? `${hashed.slice(0, CHAIN_NAME_BASE_MAX - 3)}...` : hashed;
+  let out = hashed.get(name);
+  if (out === undefined) {
+    // Remembered between syncs: hashing dominated rendering at 10k Services.
+    if (hashed.size >= 1 << 20) hashed.clear();
+    const h = `${base32(createHash("sha256").update(name).digest()).slice(0, 8)}-${name}`;
+    out = h.length > CHAIN_NAME_BASE_MAX ? `${h.slice(0, CHAIN_NAME_BASE_MAX - 3)}...` : h;
+    hashed.set(name, out);
+  }
+  return out;
 }
+const hashed = new Map<string, string>();
 
 /** "HASH-ns/name/proto/portName", e.g. "ULMVA6XW-ns1/svc1/tcp/p80". */
 export function servicePortChainNameBase(svc: Pick<ServiceModel, "namespace" | "name">, port: Pick<ServicePortModel, "name" | "protocol">): string {
@@ -258,7 +271,7 @@ function compareEndpoints(a: EndpointModel, b: EndpointModel): number {
 }
 
 /** The Services kube-proxy programs: not ExternalName, not headless. */
-function proxied(services: ServiceModel[]): ServiceModel[] {
+function proxied(services: readonly ServiceModel[]): ServiceModel[] {
   return services
     .filter((s) => s.type !== "ExternalName" && s.clusterIP !== null && s.clusterIP !== "" && s.clusterIP !== "None")
     .sort((a, b) => (a.namespace === b.namespace ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.namespace < b.namespace ? -1 : 1));
@@ -373,7 +386,12 @@ function renderService(node: ProxyNode, svc: ServiceModel): ServiceFragment {
     const writeServiceToEndpointRules = (svcChain: string, eps: EndpointModel[]) => {
       const c = chain(svcChain);
       if (affinity) for (const ep of eps) c.rules.push(`ip saddr @${epAffinitySet(ep)} goto ${epChain(ep)}`);
-      c.rules.push(`numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${epChain(ep)}`).join(", ")} }`);
+      // kube-proxy writes one `numgen random mod N vmap { 0 : goto …, … }`; its anonymous map
+      // costs the kernel a walk of the whole transaction when the rule binds it
+      // (__nft_set_trans_bind), so a full sync of 10k Services took 86 s. The same uniform
+      // choice as a chain of coin tosses, 1/N then 1/(N-1) … (the iptables mode's statistic
+      // rules), binds no set.
+      eps.forEach((ep, i) => c.rules.push(i < eps.length - 1 ? `numgen random mod ${eps.length - i} 0 goto ${epChain(ep)}` : `goto ${epChain(ep)}`));
     };
     if (usesClusterPolicyChain) writeServiceToEndpointRules(clusterPolicyChain, clusterEndpoints);
     if (usesLocalPolicyChain) writeServiceToEndpointRules(localPolicyChain, localEndpoints);
@@ -389,7 +407,7 @@ function renderService(node: ProxyNode, svc: ServiceModel): ServiceFragment {
   return frag;
 }
 
-function buildRuleset(node: ProxyNode, services: ServiceModel[], opts: NftablesOptions): Ruleset {
+function buildRuleset(node: ProxyNode, services: readonly ServiceModel[], opts: NftablesOptions): Ruleset {
   return {
     containers: CONTAINERS,
     fixedElements: nodeIPs(node).map((ip) => ({ container: C.nodePortIPs, element: { key: ip } })),
@@ -443,7 +461,7 @@ function header(node: ProxyNode, what: string): string[] {
  * The whole `ip kube-proxy` table for one node, as one `nft -f` transaction that replaces
  * the table atomically (`add table` so that `delete table` cannot fail, then the definition).
  */
-export function renderNftables(node: ProxyNode, services: ServiceModel[], opts: NftablesOptions = {}): string {
+export function renderNftables(node: ProxyNode, services: readonly ServiceModel[], opts: NftablesOptions = {}): string {
   const rs = buildRuleset(node, services, opts);
   const elements = collectElements(rs);
   const out: string[] = [...header(node, "full ruleset, replaces the table atomically"), "", `add table ${T}`, `delete table ${T}`, "", `table ${T} {`];
@@ -492,10 +510,20 @@ function fragmentKey(f: ServiceFragment | undefined): string {
  * refilled; chains and affinity sets that no longer exist are flushed and deleted (after the
  * elements and rules that referenced them). Unchanged Services are not mentioned at all, so
  * their affinity sets keep their entries. Returns only comments when nothing differs.
+ * `changed`, when given, must include every Service that differs between `prev` and `next`.
  */
-export function renderNftablesUpdate(node: ProxyNode, prev: ServiceModel[], next: ServiceModel[], opts: NftablesOptions = {}): string {
-  const a = buildRuleset(node, prev, opts);
-  const b = buildRuleset(node, next, opts);
+export function renderNftablesUpdate(
+  node: ProxyNode,
+  prev: readonly ServiceModel[],
+  next: readonly ServiceModel[],
+  opts: NftablesOptions = {},
+  changedServices?: ReadonlySet<string>,
+): string {
+  // Told which Services changed ("ns/name"), render only those: the others add nothing to the
+  // diff (no two Services share a map key), and rendering all 10k twice cost seconds.
+  const only = (ss: readonly ServiceModel[]) => (changedServices ? ss.filter((s) => changedServices.has(`${s.namespace}/${s.name}`)) : ss);
+  const a = buildRuleset(node, only(prev), opts);
+  const b = buildRuleset(node, only(next), opts);
   const out: string[] = [...header(node, "partial sync")];
 
   // Which Services changed (added, removed or rendered differently).
