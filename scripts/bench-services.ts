@@ -78,8 +78,9 @@ import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { chainsOf, endpointChainName, endpointString, iptablesArgv, iptablesJumps, renderIptables, renderIptablesPartial, restoreText, serviceChainNames } from "../src/plan/proxy/iptables.js";
-import { endpointChainNameBase, nftablesChainNames, renderNftables, renderNftablesUpdate } from "../src/plan/proxy/nftables.js";
+import { endpointChainName, endpointString, iptablesArgv, iptablesJumps, renderIptables, restoreText, serviceChainNames } from "../src/plan/proxy/iptables.js";
+import { endpointChainNameBase, nftablesChainNames, renderNftables } from "../src/plan/proxy/nftables.js";
+import { planProxySync, type ProxySyncState } from "../src/plan/proxy/sync.js";
 import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../src/model/services.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -87,9 +88,9 @@ import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel 
 
 const args = minimist(process.argv.slice(2), {
   boolean: ["json", "help"],
-  string: ["sizes", "modes", "reps", "naive-size", "naive-reps", "latency-sizes", "latency-samples"],
+  string: ["sizes", "modes", "reps", "naive-size", "naive-reps", "latency-sizes", "latency-samples", "ns-prefix"],
   alias: { h: "help" },
-  default: { sizes: "1000,5000,10000", modes: "iptables,nft", reps: "3", "naive-size": "1000", "naive-reps": "1", "latency-samples": "200" },
+  default: { sizes: "1000,5000,10000", modes: "iptables,nft", reps: "3", "naive-size": "1000", "naive-reps": "1", "latency-samples": "200", "ns-prefix": "kt-bsvc" },
 });
 if (args.help) {
   const text = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n");
@@ -133,6 +134,8 @@ const LATENCY_SIZES: number[] = (() => {
   return def.length === 2 ? def : [...new Set([SIZES[0], SIZES[SIZES.length - 1]])];
 })();
 const JSON_OUT = Boolean(args.json);
+const NS_PREFIX = String(args["ns-prefix"]);
+if (!/^[a-z][a-z0-9-]{0,15}$/.test(NS_PREFIX)) fail("--ns-prefix must be a short lowercase name");
 
 const TARGET_FULL_MS = 3000;
 const TARGET_CHANGE_MS = 100;
@@ -303,7 +306,7 @@ function checkInterrupted() {
   if (interrupted) throw new BenchError(`interrupted by ${interrupted}`);
 }
 
-const nsName = (...parts: (string | number)[]) => ["kt-bsvc", process.pid, ...parts].join("-");
+const nsName = (...parts: (string | number)[]) => [NS_PREFIX, process.pid, ...parts].join("-");
 const inNs = (ns: string, cmd: string, ...argv: string[]): [string, string[]] => ["ip", ["netns", "exec", ns, cmd, ...argv]];
 
 // ---------------------------------------------------------------------------------------------
@@ -368,8 +371,12 @@ async function checkIptables(ns: string, expectedRestore: string, what: string) 
     want.chains += countLines(exp, /^:KUBE-/);
     want.rules += countLines(exp, /^-A KUBE-/);
   }
-  // the jumps add KUBE-PROXY-CANARY to nat and filter, which the restore text does not declare
-  want.chains += 2;
+  // the jumps add KUBE-PROXY-CANARY to nat and filter (a full sync's text declares it itself)
+  for (const table of ["nat", "filter"]) {
+    const i = expectedRestore.indexOf(`*${table}\n`);
+    const body = i < 0 ? "" : expectedRestore.slice(i, expectedRestore.indexOf("\nCOMMIT", i));
+    if (!/^:KUBE-PROXY-CANARY /m.test(body)) want.chains += 1;
+  }
   if (got.chains !== want.chains || got.rules !== want.rules) {
     throw new BenchError(`${what}: iptables-save in ${ns} shows ${got.chains} KUBE chains / ${got.rules} KUBE rules, expected ${want.chains} / ${want.rules}`);
   }
@@ -389,13 +396,15 @@ async function checkNft(ns: string, services: ServiceModel[], what: string) {
 // measurements
 
 interface Timing { renderMs: number; applyMs: number; totalMs: number }
-interface FullSync extends Timing { bytes: number; lines: number; jumpsMs?: number }
-interface Change extends Timing { bytes: number; lines: number; bookkeepingMs?: number }
+interface FullSync extends Timing { bytes: number; lines: number }
+interface Change extends Timing { bytes: number; lines: number }
 interface Latency { samples: number; p50Us: number; p90Us: number; p99Us: number; meanUs: number; minUs: number; maxUs: number }
 interface SizeModeResult {
   n: number;
   mode: Mode;
   fullSync: { reps: FullSync[]; median: Timing; bytes: number; lines: number; check: Record<string, number> };
+  /** One full sync more, on the node as the changes left it (the periodic resync). */
+  resync: Timing;
   change: { reps: Change[]; median: Timing; bytes: number; lines: number };
   latency?: Latency;
 }
@@ -411,35 +420,26 @@ const medianTiming = (xs: Timing[]): Timing => ({
 });
 const lineCount = (s: string) => countLines(s, /./);
 
-async function fullSyncRep(mode: Mode, services: ServiceModel[], ns: string): Promise<{ t: FullSync; text: string }> {
-  let jumpsMs: number | undefined;
-  if (mode === "iptables") jumpsMs = (await installJumps(ns)).ms;
+const planMode = (mode: Mode) => (mode === "iptables" ? "iptables" : "nftables");
+
+/** One sync exactly as KubeProxy (src/agent/proxy.ts) does it: planProxySync (timed: render),
+ * then its command in the namespace (timed: apply). */
+async function syncRep(mode: Mode, ns: string, prev: ProxySyncState | undefined, services: ServiceModel[], full: boolean, what: string) {
   const t0 = now();
-  const text = mode === "iptables" ? restoreText(renderIptables(NODE, services)) : renderNftables(NODE, services);
+  const plan = planProxySync(planMode(mode), NODE, prev, services, full);
   const renderMs = now() - t0;
-  const r = await must(...(mode === "iptables" ? inNs(ns, "iptables-restore", "--noflush") : inNs(ns, "nft", "-f", "-")), `${mode} full sync`, text);
-  return { t: { renderMs, applyMs: r.ms, totalMs: renderMs + r.ms, bytes: Buffer.byteLength(text), lines: lineCount(text), jumpsMs }, text };
+  const r = plan.input ? await must(...inNs(ns, plan.argv[0], ...plan.argv.slice(1)), what, plan.input) : { ms: 0 };
+  return { plan, t: { renderMs, applyMs: r.ms, totalMs: renderMs + r.ms, bytes: Buffer.byteLength(plan.input), lines: lineCount(plan.input) } };
 }
 
-async function changeRep(mode: Mode, n: number, ns: string, prev: ServiceModel[], r: number): Promise<{ t: Change; next: ServiceModel[] }> {
-  const { next, key, newEndpoint } = changeService(prev, n, r);
-  let bookkeepingMs: number | undefined;
-  let text: string;
-  let renderMs: number;
-  if (mode === "iptables") {
-    // what the last sync left (kube-proxy knows it already; not part of the timed render)
-    const b0 = now();
-    const previousChains = chainsOf(renderIptables(NODE, prev));
-    bookkeepingMs = now() - b0;
-    const t0 = now();
-    text = restoreText(renderIptablesPartial(NODE, next, new Set([key]), previousChains));
-    renderMs = now() - t0;
-  } else {
-    const t0 = now();
-    text = renderNftablesUpdate(NODE, prev, next);
-    renderMs = now() - t0;
-  }
-  const a = await must(...(mode === "iptables" ? inNs(ns, "iptables-restore", "--noflush") : inNs(ns, "nft", "-f", "-")), `${mode} one-Service change`, text);
+async function fullSyncRep(mode: Mode, services: ServiceModel[], ns: string): Promise<{ t: FullSync; text: string; state: ProxySyncState }> {
+  const { plan, t } = await syncRep(mode, ns, undefined, services, true, `${mode} full sync`);
+  return { t, text: plan.input, state: plan.next };
+}
+
+async function changeRep(mode: Mode, n: number, ns: string, prev: ProxySyncState, r: number): Promise<{ t: Change; next: ProxySyncState }> {
+  const { next, newEndpoint } = changeService(prev.services as ServiceModel[], n, r);
+  const { plan, t } = await syncRep(mode, ns, prev, next, false, `${mode} one-Service change`);
 
   // check: the new endpoint's chain DNATs to it (untimed)
   const svc = next[changedIndex(n)];
@@ -456,7 +456,7 @@ async function changeRep(mode: Mode, n: number, ns: string, prev: ServiceModel[]
     const s = await must(...inNs(ns, "nft", "list", "chain", "ip", "kube-proxy", chain), "nft list chain of the new endpoint");
     if (!s.stdout.includes(`dnat to ${newEndpoint.ip}:${newEndpoint.port}`)) throw new BenchError(`after the change, ${chain} does not DNAT to ${newEndpoint.ip}`);
   }
-  return { t: { renderMs, applyMs: a.ms, totalMs: renderMs + a.ms, bytes: Buffer.byteLength(text), lines: lineCount(text), bookkeepingMs }, next };
+  return { t, next: plan.next };
 }
 
 // ---- first-packet latency ------------------------------------------------------------------
@@ -689,11 +689,11 @@ function printReport(R: Results) {
   console.log(`\n### Services benchmark (klab, one node namespace, N ClusterIP Services × 3 endpoints)\n`);
   console.log(`Medians of ${R.reps} run(s); times in ms. Host: ${R.host.cpus} CPU(s), kernel ${R.host.kernel}, ${R.host.iptables}, ${R.host.nft}, Node ${R.host.node}.\n`);
 
-  console.log(`**Full sync** (fresh namespace; iptables: after the one-time jumps)\n`);
+  console.log(`**Full sync** (fresh namespace; resync = one more full sync on the loaded node, as the periodic one)\n`);
   console.log(table([
-    ["Services", "mode", "render", "apply", "total", "input", "target", "result"],
+    ["Services", "mode", "render", "apply", "total", "resync total", "input", "target", "result"],
     ...R.results.map((r) => [
-      String(r.n), modeName(r.mode), ms(r.fullSync.median.renderMs), ms(r.fullSync.median.applyMs), ms(r.fullSync.median.totalMs),
+      String(r.n), modeName(r.mode), ms(r.fullSync.median.renderMs), ms(r.fullSync.median.applyMs), ms(r.fullSync.median.totalMs), ms(r.resync.totalMs),
       `${kb(r.fullSync.bytes)}, ${r.fullSync.lines} lines`,
       r.n === TARGET_AT ? `≤ ${TARGET_FULL_MS}` : "", r.n === TARGET_AT ? verdict(r.fullSync.median.totalMs <= TARGET_FULL_MS) : "",
     ]),
@@ -745,11 +745,8 @@ function printReport(R: Results) {
 
   console.log(`\n**Targets**\n`);
   console.log(table([["target", "value", "result"], ...Object.values(R.targets).map((t) => [t.target, t.value === null ? "not measured" : t.value.toFixed(t.value < 10 ? 2 : 0), verdict(t.pass)])]));
-  const jm = R.results.flatMap((r) => r.fullSync.reps.map((x) => x.jumpsMs).filter((x): x is number => x !== undefined));
-  const bk = R.results.flatMap((r) => r.change.reps.map((x) => x.bookkeepingMs).filter((x): x is number => x !== undefined));
-  console.log(`\nrender = renderIptables + restoreText / renderNftables (JS); apply = \`ip netns exec NS iptables-restore --noflush\` / \`nft -f -\` from spawn to exit.`);
-  if (jm.length) console.log(`iptables jumps (${jumpsBatched ? "one batched iptables-restore" : "one iptables per entry"}): median ${ms(median(jm))} ms per fresh namespace, not included in the full sync.`);
-  if (bk.length) console.log(`iptables change: previousChains = chainsOf(renderIptables(previous state)) is not timed (median ${ms(median(bk))} ms over all sizes and runs).`);
+  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit.`);
+  console.log(`Full sync: iptables-restore without --noflush (filter, nat and the jumps replaced whole; klab owns these tables in a node); change: --noflush, only the changed Service's chains.`);
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(`Load average ${la(R.host.loadStart)} at start, ${la(R.host.loadEnd)} at end.`);
 }
@@ -780,33 +777,42 @@ async function main(): Promise<number> {
         const reps: FullSync[] = [];
         let ns = "";
         let text = "";
+        let synced: ProxySyncState | undefined;
         for (let r = 1; r <= REPS; r++) {
           if (ns) await delNetns(ns);
           ns = await addNetns(nsName(mode === "iptables" ? "ipt" : "nft", n, r));
           const rep = await fullSyncRep(mode, services, ns);
           reps.push(rep.t);
           text = rep.text;
+          synced = rep.state;
           say(`${mode} ${n}: full sync ${r}/${REPS}: render ${rep.t.renderMs.toFixed(1)} ms + apply ${rep.t.applyMs.toFixed(1)} ms = ${rep.t.totalMs.toFixed(1)} ms`);
         }
         const check = mode === "iptables" ? await checkIptables(ns, text, `${mode} ${n} full sync`) : await checkNft(ns, services, `${mode} ${n} full sync`);
 
         // one-Service change
         const changes: Change[] = [];
-        let state = services;
         for (let r = 1; r <= REPS; r++) {
-          const c = await changeRep(mode, n, ns, state, r);
-          state = c.next;
+          const c = await changeRep(mode, n, ns, synced!, r);
+          synced = c.next;
           changes.push(c.t);
           say(`${mode} ${n}: one-Service change ${r}/${REPS}: render ${c.t.renderMs.toFixed(1)} ms + apply ${c.t.applyMs.toFixed(1)} ms = ${c.t.totalMs.toFixed(1)} ms`);
         }
+        const state = synced!.services as ServiceModel[];
         if (mode === "iptables") await checkIptables(ns, restoreText(renderIptables(NODE, state)), `${mode} ${n} after the changes`);
         else await checkNft(ns, state, `${mode} ${n} after the changes`);
+
+        // the periodic full resync, on the node as it is now
+        const resync = await syncRep(mode, ns, synced, state, true, `${mode} full resync`);
+        say(`${mode} ${n}: full resync of the loaded node: render ${resync.t.renderMs.toFixed(1)} ms + apply ${resync.t.applyMs.toFixed(1)} ms = ${resync.t.totalMs.toFixed(1)} ms`);
+        if (mode === "iptables") await checkIptables(ns, restoreText(renderIptables(NODE, state)), `${mode} ${n} after the resync`);
+        else await checkNft(ns, state, `${mode} ${n} after the resync`);
 
         const result: SizeModeResult = {
           n,
           mode,
           fullSync: { reps, median: medianTiming(reps), bytes: reps[0].bytes, lines: reps[0].lines, check },
           change: { reps: changes, median: medianTiming(changes), bytes: changes[0].bytes, lines: changes[0].lines },
+          resync: resync.t,
         };
         if (LATENCY_SIZES.includes(n)) result.latency = await latencyAt(mode, n, ns, state);
         await delNetns(ns);

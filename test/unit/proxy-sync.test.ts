@@ -1,0 +1,57 @@
+// One node's kube-proxy sync step (src/plan/proxy/sync.ts): which Services changed, and the
+// command and input each mode runs for a full and a partial sync.
+import t from "tap";
+import { diffServices, planProxySync } from "../../src/plan/proxy/sync.js";
+import { renderIptables } from "../../src/plan/proxy/iptables.js";
+import { renderNftables, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
+import { initialIptablesRestore } from "../../src/plan/proxy/node.js";
+import { ep, fixtureServices, NODES } from "../lib/proxy-fixture.js";
+
+const node = NODES.node1;
+const fresh = () => fixtureServices();
+
+t.test("diffServices: same objects or equal copies are unchanged; edits, additions, removals are not", async (t) => {
+  const a = fresh();
+  const st = planProxySync("nftables", node, undefined, a, true).next;
+  t.same([...diffServices(st, a).changed], [], "the same objects");
+  t.same([...diffServices(st, fresh()).changed], [], "resolved anew, equal");
+  const b = fresh();
+  b.find((s) => s.name === "cart")!.endpoints[""].push(ep("10.244.2.50:8080@node3"));
+  t.same([...diffServices(st, b).changed], ["shop/cart"], "one endpoint more");
+  const c = fresh().filter((s) => s.name !== "web").reverse();
+  t.same([...diffServices(st, c).changed], ["shop/web"], "removed (the others reordered, unchanged)");
+  t.same([...diffServices(undefined, a).changed].length, a.length, "from nothing: all");
+});
+
+t.test("iptables: a full sync replaces the tables (no --noflush), a partial one does not", async (t) => {
+  const a = fresh();
+  const full = planProxySync("iptables", node, undefined, a, false);
+  t.ok(full.full, "nothing known of the node: full");
+  t.same(full.argv, ["iptables-restore"]);
+  t.equal(full.input, initialIptablesRestore(renderIptables(node, a)), "what `up` loads");
+
+  const b = fresh();
+  b.find((s) => s.name === "cart")!.endpoints[""].pop();
+  const partial = planProxySync("iptables", node, full.next, b, false);
+  t.same(partial.argv, ["iptables-restore", "--noflush"]);
+  t.same([...partial.changed], ["shop/cart"]);
+  t.notMatch(partial.input, /^\*filter/m, "filter unchanged");
+  t.match(partial.input, /^-X KUBE-SEP-/m, "the gone endpoint's chain is deleted");
+
+  const resync = planProxySync("iptables", node, partial.next, b, true);
+  t.same(resync.argv, ["iptables-restore"]);
+  t.equal(resync.input, initialIptablesRestore(renderIptables(node, b)));
+  t.equal(planProxySync("iptables", node, partial.next, fresh().map((s) => (s.name === "cart" ? b.find((x) => x.name === "cart")! : s)), false).input, "", "no change: nothing to run");
+});
+
+t.test("nftables: full = renderNftables, partial = renderNftablesUpdate of the changed Services", async (t) => {
+  const a = fresh();
+  const full = planProxySync("nftables", node, undefined, a, true);
+  t.same(full.argv, ["nft", "-f", "-"]);
+  t.equal(full.input, renderNftables(node, a));
+  const b = fresh();
+  b.find((s) => s.name === "cart")!.endpoints[""].pop();
+  const partial = planProxySync("nftables", node, full.next, b, false);
+  t.equal(partial.input, renderNftablesUpdate(node, a, b), "the same transaction as diffing every Service");
+  t.equal(planProxySync("nftables", node, partial.next, b, false).input, "", "no change: nothing to run");
+});
