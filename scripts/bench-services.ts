@@ -18,26 +18,25 @@
 //      node1 (192.168.56.11, clusterCIDR 10.244.0.0/16). The last Service, "bench/zz-probe", has
 //      a single endpoint, the probe pod of step 5: last in KUBE-SERVICES, so the first packet
 //      to it walks every other Service's rule in iptables mode;
-//   2. full sync, --reps times, each in a fresh namespace `kt-bsvc-<pid>-<mode>-<N>-<rep>`:
-//      iptables: the one-time jumps (iptablesJumps(), batched into one `iptables-restore
-//      --noflush`; should that fail, one `iptables` per entry as the renderer documents), then
-//      renderIptables + restoreText (timed: render) and `ip netns exec NS iptables-restore
-//      --noflush` with it on stdin (timed: apply); nft: renderNftables (render) and
-//      `ip netns exec NS nft -f -` (apply). The rule / chain counts are checked afterwards
-//      (untimed);
+//   2. full sync, --reps times, each in a fresh namespace `<prefix>-<pid>-<mode>-<N>-<rep>`,
+//      exactly as KubeProxy (src/agent/proxy.ts) syncs a node: planProxySync(mode, node, no
+//      previous state, Services, full) (src/plan/proxy/sync.ts; timed: render), then its command
+//      `ip netns exec NS …` with the input on stdin (timed: apply) — iptables: `iptables-restore`
+//      without --noflush, the jumps from the built-in chains included (the text `klab up`
+//      loads); nft: `nft -f -` with the whole table. The rule / chain counts are checked
+//      afterwards (untimed);
 //   3. one-Service change, --reps times, in the last namespace of step 2: the endpoints of the
-//      Service in the middle of the list change (one endpoint replaced by a new pod IP);
-//      iptables: renderIptablesPartial(changed = {that Service}, previousChains =
-//      chainsOf(renderIptables(previous state))) + restoreText, applied with iptables-restore
-//      --noflush; nft: renderNftablesUpdate(previous, next), applied with nft -f. The
-//      previousChains bookkeeping (a full render of the previous state: kube-proxy keeps it
-//      from its last sync) is not timed. Every size is measured; the target is at 10k;
+//      Service in the middle of the list change (one endpoint replaced by a new pod IP; the other
+//      Service objects stay the same, as an informer's cache keeps them): planProxySync with the
+//      state the previous sync left (render), its command (apply: `iptables-restore --noflush`,
+//      `nft -f -`). Then one more full sync of the loaded namespace (the periodic resync).
+//      Every size is measured; the target is at 10k;
 //   4. naive reference, at --naive-size (default 1000) in iptables mode only: the full ruleset
 //      as one `iptables -t TABLE -N/-A …` process per chain / rule (a shell script run inside
 //      the namespace, so `ip netns exec` is paid once), timed against iptables-restore's apply;
 //   5. first-packet latency, at --latency-sizes (default: 1000 and 10000 when measured, else
 //      the smallest and largest size), in the namespace of step 3: a pod namespace
-//      `kt-bsvc-<pid>-pod-<mode>-<N>` joined to the node by a veth (node 10.244.255.1/24, pod
+//      `<prefix>-<pid>-pod-<mode>-<N>` joined to the node by a veth (node 10.244.255.1/24, pod
 //      10.244.255.10/24) runs a small Node.js TCP server on :8080; one long-running Node.js
 //      client in the node namespace opens --latency-samples fresh TCP connections (after 20
 //      warm-up ones) to the probe Service's ClusterIP:80 one after the other, timing each
@@ -49,12 +48,11 @@
 // first-packet latency should stay flat from the smallest to the largest latency size
 // (reported as "flat" when its median grows by at most 25 % + 20 µs; informational).
 //
-// Timings are wall-clock: render = the JS call(s) producing the text, apply = spawn of `ip netns
-// exec … iptables-restore|nft` until it exits (so ~2-5 ms of process start-up are included).
-// Duration: with iptables 1.8.9 (nf_tables) and nft 1.0.6 a default run took ~50 min on 2 CPUs,
-// almost all of it the three 10k iptables full syncs (~11 min each: iptables-nft-restore's
-// per-command chain-list insert is O(chains), so a full restore is quadratic); use --reps 1 or
-// --sizes for a shorter run.
+// Timings are wall-clock: render = planProxySync producing the text (chain-name hashes are
+// remembered between syncs, as kube-proxy's are, so the first rep of a size pays them), apply =
+// spawn of `ip netns exec … iptables-restore|nft` until it exits (~2-5 ms of process start-up
+// included). Duration: ~15 min on 2 CPUs, most of it the naive reference and the latency runs;
+// use --reps 1 or --sizes for a shorter run.
 // All traffic stays inside the bench's namespaces; every namespace and process it created is
 // removed on exit, on failure and on SIGINT/SIGTERM/SIGHUP.
 //
@@ -68,6 +66,7 @@
 //   --latency-sizes LIST    sizes to measure first-packet latency at (see 5; "none" skips)
 //   --latency-samples N     timed connects per measurement (default 200)
 //   --json                  print the results as JSON on stdout (progress stays on stderr)
+//   --ns-prefix NAME        prefix of the namespaces it creates (default kt-bsvc)
 //
 // Exit status: 0 when every target that was measured is met, 1 when one is missed, 3 when the
 // bench itself failed, 130/143 on SIGINT/SIGTERM (after cleanup).

@@ -10,8 +10,10 @@
 //   rules, in the order kube-proxy emits them (top-level rules, then service port by service
 //   port), ending with the nat KUBE-SERVICES "nodeports" rule, which must be last.
 //
-// Always applied with `iptables-restore --noflush`: declaring a chain flushes (or creates) it,
-// chains that are not declared — the built-in ones, other software's — are left alone.
+// kube-proxy applies it with `iptables-restore --noflush`: declaring a chain flushes (or
+// creates) it, chains that are not declared — the built-in ones, other software's — are left
+// alone. klab's partial syncs do the same; its full syncs replace the node's tables whole
+// (src/plan/proxy/sync.ts says why).
 //
 // What is not modelled (the model has no such fields): externalIPs, loadBalancerSourceRanges
 // (KUBE-FW-* chains), healthCheckNodePort, topology hints, serving/terminating endpoints,
@@ -203,6 +205,7 @@ export interface ServiceContribution {
 }
 
 const TOP_LEVEL_NAT = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ];
+const SERVICE_CHAIN_RULE = new RegExp(`^-A (${SERVICE_CHAIN_PREFIXES.join("|")})`);
 
 const chainLine = (chain: string) => `:${chain} - [0:0]`;
 
@@ -547,6 +550,7 @@ export function renderIptablesSync(
     const prefixes = top.map((c) => `-A ${c} `);
     const byChain: string[][] = top.map(() => []);
     for (const r of rules) {
+      if (SERVICE_CHAIN_RULE.test(r)) continue; // most of them, and never top-level
       const i = prefixes.findIndex((p) => r.startsWith(p));
       if (i >= 0) byChain[i].push(r);
     }

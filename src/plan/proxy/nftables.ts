@@ -300,8 +300,9 @@ function renderService(node: ProxyNode, svc: ServiceModel): ServiceFragment {
     const externalChain = `external-${base}`;
     const { nodePort, externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } = servicePortInfo(svc, port);
     const endpoints = usableEndpoints(svc, port).sort(compareEndpoints);
-    const epChain = (ep: EndpointModel) => `endpoint-${endpointChainNameBase(svc, port, ep)}`;
-    const epAffinitySet = (ep: EndpointModel) => `affinity-${endpointChainNameBase(svc, port, ep)}`;
+    const epBase = new Map(endpoints.map((ep) => [ep, endpointChainNameBase(svc, port, ep)]));
+    const epChain = (ep: EndpointModel) => `endpoint-${epBase.get(ep)!}`;
+    const epAffinitySet = (ep: EndpointModel) => `affinity-${epBase.get(ep)!}`;
 
     // proxy.CategorizeEndpoints without topology or terminating endpoints.
     let clusterEndpoints: EndpointModel[] = [];
