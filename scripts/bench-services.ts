@@ -26,8 +26,8 @@
 //      loads); nft: `nft -f -` with the whole table. The rule / chain counts are checked
 //      afterwards (untimed);
 //   3. one-Service change, --reps times, in the last namespace of step 2: the endpoints of the
-//      Service in the middle of the list change (one endpoint replaced by a new pod IP; the other
-//      Service objects stay the same, as an informer's cache keeps them): planProxySync with the
+//      Service in the middle of the list change (one endpoint replaced by a new pod IP; every
+//      Service passed as a new object, as the runtime resolves them anew): planProxySync with the
 //      state the previous sync left (render), its command (apply: `iptables-restore --noflush`,
 //      `nft -f -`). Then one more full sync of the loaded namespace (the periodic resync).
 //      Every size is measured; the target is at 10k;
@@ -202,14 +202,15 @@ function generateServices(n: number): ServiceModel[] {
 
 const changedIndex = (n: number) => Math.floor((n - 1) / 2);
 /** The state after change number r (1-based): Service changedIndex(n) has its third endpoint
- * replaced by a new pod IP 10.244.254.(9 + r). */
+ * replaced by a new pod IP 10.244.254.(9 + r). Every Service is a new object, as klab's runtime
+ * resolves them anew for each sync (src/agent/main.ts): KubeProxy has to compare them all. */
 function changeService(services: ServiceModel[], n: number, r: number): { next: ServiceModel[]; key: string; newEndpoint: EndpointModel } {
   const i = changedIndex(n);
   const old = services[i];
   const newEndpoint: EndpointModel = { ip: `10.244.254.${9 + r}`, port: 8080, node: "node2", pod: `${NAMESPACE}/moved-${r}`, ready: true };
   const eps = old.endpoints[""];
-  const next = services.slice();
-  next[i] = { ...old, endpoints: { "": [eps[0], eps[1], newEndpoint] } };
+  const next = JSON.parse(JSON.stringify(services)) as ServiceModel[];
+  next[i] = { ...next[i], endpoints: { "": [eps[0], eps[1], newEndpoint] } };
   return { next, key: `${old.namespace}/${old.name}`, newEndpoint };
 }
 

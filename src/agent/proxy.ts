@@ -26,7 +26,7 @@ export interface SyncResult {
 }
 
 export function changedServices(prev: ServiceModel[], next: ServiceModel[]): Set<string> {
-  return diffServices({ services: prev, json: prev.map((s) => JSON.stringify(s)) }, next).changed;
+  return diffServices({ services: prev }, next).changed;
 }
 
 export class KubeProxy {

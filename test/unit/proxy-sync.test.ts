@@ -1,7 +1,7 @@
 // One node's kube-proxy sync step (src/plan/proxy/sync.ts): which Services changed, and the
 // command and input each mode runs for a full and a partial sync.
 import t from "tap";
-import { diffServices, planProxySync } from "../../src/plan/proxy/sync.js";
+import { diffServices, planProxySync, sameService } from "../../src/plan/proxy/sync.js";
 import { renderIptables } from "../../src/plan/proxy/iptables.js";
 import { renderNftables, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
 import { initialIptablesRestore } from "../../src/plan/proxy/node.js";
@@ -54,4 +54,26 @@ t.test("nftables: full = renderNftables, partial = renderNftablesUpdate of the c
   const partial = planProxySync("nftables", node, full.next, b, false);
   t.equal(partial.input, renderNftablesUpdate(node, a, b), "the same transaction as diffing every Service");
   t.equal(planProxySync("nftables", node, partial.next, b, false).input, "", "no change: nothing to run");
+});
+
+t.test("sameService: every field counts, absent equals undefined", async (t) => {
+  const base = () => fresh().find((s) => s.name === "cart")!;
+  t.ok(sameService(base(), base()));
+  const edits: Array<[string, (s: ReturnType<typeof base>) => void]> = [
+    ["type", (s) => (s.type = "NodePort")],
+    ["affinity timeout", (s) => (s.affinityTimeoutSeconds += 1)],
+    ["a nodePort", (s) => (s.ports[0].nodePort = 30999)],
+    ["an endpoint's readiness", (s) => (s.endpoints[""][0].ready = !s.endpoints[""][0].ready)],
+    ["an endpoint's node", (s) => (s.endpoints[""][0].node = "node9")],
+    ["another port's endpoint list", (s) => (s.endpoints.other = [])],
+    ["loadBalancerIP", (s) => (s.loadBalancerIP = "192.168.56.250")],
+  ];
+  for (const [what, edit] of edits) {
+    const b = base();
+    edit(b);
+    t.notOk(sameService(base(), b), what);
+  }
+  const u = base();
+  u.externalName = undefined;
+  t.ok(sameService(base(), u), "externalName undefined = absent");
 });

@@ -218,12 +218,20 @@ function proxiedServices(services: readonly ServiceModel[]): ServiceModel[] {
   return services.filter((s) => s.type !== "ExternalName" && s.clusterIP !== null && s.clusterIP !== "");
 }
 
+function countEndpoints(proxied: readonly ServiceModel[]): number {
+  let n = 0;
+  for (const svc of proxied) for (const port of svc.ports) n += (svc.endpoints[port.name] ?? []).length;
+  return n;
+}
+
 function render(
   node: ProxyNode,
   services: readonly ServiceModel[],
   opts: IptablesOptions,
   writesChainsOf: (serviceKey: string) => boolean,
   reuse?: ReadonlyMap<string, ServiceContribution>,
+  /** Endpoints of all the Services, when `services` is only some of them. */
+  allEndpoints?: number,
 ): Writer & { finish(): void } {
   const localhostNodePorts = opts.localhostNodePorts ?? true;
   const randomFully = opts.randomFully ?? true;
@@ -248,8 +256,7 @@ function render(
   }
 
   const proxied = proxiedServices(services);
-  let totalEndpoints = 0;
-  for (const svc of proxied) for (const port of svc.ports) totalEndpoints += (svc.endpoints[port.name] ?? []).length;
+  const totalEndpoints = allEndpoints ?? countEndpoints(proxied);
   const largeClusterMode = totalEndpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
   const withComment = (args: string, comment: string) => (largeClusterMode ? args : `${args} -m comment --comment ${comment}`);
 
@@ -524,6 +531,10 @@ export function renderIptablesSync(
   previous: IptablesSyncState,
   opts: IptablesOptions = {},
 ): { restore: IptablesRestore; state: IptablesSyncState } {
+  if (changed !== "all" && previous.services && previous.topLevel) {
+    const quick = renderChangedOnly(node, services, changed, previous as Required<IptablesSyncState>, opts);
+    if (quick) return quick;
+  }
   const w = render(node, services, opts, (key) => changed === "all" || changed.has(key), previous.services);
   // Stale chains: with per-Service bookkeeping only the changed Services' old chains can be.
   const incremental = changed !== "all" && previous.services !== undefined;
@@ -540,13 +551,11 @@ export function renderIptablesSync(
   // Top-level chains: those declared before the first service chain (all of filter's).
   const topLevel = new Map<string, string>();
   const skip = { filter: new Set<string>(), nat: new Set<string>() };
-  const topNames: string[] = [];
   for (const [t, decl, rules, count] of [
     ["filter", w.filterChains, w.filterRules, w.filterChains.length],
     ["nat", w.natChains, w.natRules, TOP_LEVEL_NAT.length],
   ] as const) {
     const top = decl.slice(0, count).map((l) => l.slice(1, l.indexOf(" ")));
-    topNames.push(...top);
     const prefixes = top.map((c) => `-A ${c} `);
     const byChain: string[][] = top.map(() => []);
     for (const r of rules) {
@@ -560,17 +569,6 @@ export function renderIptablesSync(
       if (previous.topLevel?.get(`${t} ${c}`) === text) skip[t].add(c);
     });
   }
-  const contributions = w.contributions;
-  const activeNat = w.activeNat;
-  // The chains left: derived when asked (a partial sync of 10k Services need not copy 40k names).
-  let chains: Set<string> | undefined;
-  const chainsLeft = () => {
-    if (chains) return chains;
-    chains = new Set(topNames);
-    if (incremental) for (const c of contributions.values()) for (const ch of c.chains) chains.add(ch);
-    else for (const ch of activeNat) chains.add(ch);
-    return chains;
-  };
   const keep = (t: "filter" | "nat", decl: string[], rules: string[]) => {
     if (skip[t].size === 0) return table(t, decl, rules);
     const d = decl.filter((l) => !skip[t].has(l.slice(1, l.indexOf(" "))));
@@ -579,13 +577,60 @@ export function renderIptablesSync(
   };
   return {
     restore: { filter: keep("filter", w.filterChains, w.filterRules), nat: keep("nat", w.natChains, w.natRules) },
-    state: {
-      get chains() {
-        return chainsLeft();
-      },
-      topLevel,
-      services: contributions,
+    state: stateOf(topLevel, w.contributions),
+  };
+}
+
+const sameLines = (a: readonly string[] = [], b: readonly string[] = []) => a.length === b.length && a.every((l, i) => l === b[i]);
+
+/** renderIptablesSync when the changed Services' top-level rules are the ones they had (an
+ * endpoint change): renders those Services only; undefined when a top-level chain changes. */
+function renderChangedOnly(
+  node: ProxyNode,
+  services: readonly ServiceModel[],
+  changed: ReadonlySet<string>,
+  previous: Required<IptablesSyncState>,
+  opts: IptablesOptions,
+): { restore: IptablesRestore; state: IptablesSyncState } | undefined {
+  const proxied = proxiedServices(services);
+  const some = proxied.filter((s) => changed.has(`${s.namespace}/${s.name}`));
+  const w = render(node, some, opts, () => true, undefined, countEndpoints(proxied));
+  for (const k of changed) {
+    const was = previous.services.get(k);
+    const now = w.contributions.get(k);
+    if (!sameLines(was?.nat, now?.nat) || !sameLines(was?.filter, now?.filter)) return undefined;
+  }
+  const stale: string[] = [];
+  for (const k of changed) for (const c of previous.services.get(k)?.chains ?? []) if (!w.activeNat.has(c)) stale.push(c);
+  stale.sort();
+  const decl = [...w.natChains.slice(TOP_LEVEL_NAT.length), ...stale.map(chainLine)];
+  const rules = [...w.natRules.filter((r) => SERVICE_CHAIN_RULE.test(r)), ...stale.map((c) => `-X ${c}`)];
+  const contributions = new Map(previous.services);
+  for (const k of changed) {
+    const c = w.contributions.get(k);
+    if (c) contributions.set(k, c);
+    else contributions.delete(k);
+  }
+  return {
+    restore: { filter: "", nat: decl.length || rules.length ? table("nat", decl, rules) : "" },
+    state: stateOf(previous.topLevel, contributions),
+  };
+}
+
+/** A sync state whose chain set is derived when asked (from the state itself only: a partial
+ * sync of 10k Services need not copy 40k names, nor keep the previous state alive). */
+function stateOf(topLevel: ReadonlyMap<string, string>, services: ReadonlyMap<string, ServiceContribution>): IptablesSyncState {
+  let chains: Set<string> | undefined;
+  return {
+    get chains() {
+      if (!chains) {
+        chains = new Set([...topLevel.keys()].map((k) => k.slice(k.indexOf(" ") + 1)));
+        for (const c of services.values()) for (const ch of c.chains) chains.add(ch);
+      }
+      return chains;
     },
+    topLevel,
+    services,
   };
 }
 

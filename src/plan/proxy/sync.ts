@@ -9,7 +9,7 @@
 // itself must use --noflush, which iptables-nft 1.8.9 makes quadratic (every chain and jump
 // target of the input goes through a sorted-list insert: 10k Services took 11 min).
 // Partial sync: only the changed Services (renderIptablesSync, renderNftablesUpdate).
-import type { ProxyNode, ServiceModel } from "../../model/services.js";
+import type { EndpointModel, ProxyNode, ServiceModel, ServicePortModel } from "../../model/services.js";
 import { EMPTY_IPTABLES_STATE, renderIptablesSync, restoreText, type IptablesSyncState } from "./iptables.js";
 import { renderNftables, renderNftablesUpdate } from "./nftables.js";
 import { initialIptablesRestore } from "./node.js";
@@ -20,8 +20,6 @@ export type SyncedProxyMode = "iptables" | "nftables";
 export interface ProxySyncState {
   /** The Services synced (treated as immutable: an object seen again is unchanged). */
   services: readonly ServiceModel[];
-  /** JSON.stringify(services[i]), to tell whether a Service resolved anew changed. */
-  json: readonly string[];
   iptables?: IptablesSyncState;
 }
 
@@ -37,38 +35,57 @@ export interface ProxySyncPlan {
 
 const key = (s: ServiceModel) => `${s.namespace}/${s.name}`;
 
-/** The Services added, removed or changed since `prev`: an object synced last time is
- * unchanged; another one is compared by its JSON (position by position while the list keeps
- * its order, by "ns/name" otherwise). */
-export function diffServices(prev: ProxySyncState | undefined, next: readonly ServiceModel[]): { changed: Set<string>; json: string[] } {
-  const json: string[] = new Array(next.length);
+// Every field of the model, checked by the compiler: a field added there must be compared here.
+const SERVICE_FIELDS = Object.keys({
+  namespace: 0, name: 0, type: 0, clusterIP: 0, externalName: 0, ports: 0, sessionAffinity: 0, affinityTimeoutSeconds: 0,
+  externalTrafficPolicy: 0, internalTrafficPolicy: 0, publishNotReadyAddresses: 0, loadBalancerIP: 0, endpoints: 0,
+} satisfies Record<keyof ServiceModel, 0>) as (keyof ServiceModel)[];
+const PORT_FIELDS = Object.keys({ name: 0, protocol: 0, port: 0, nodePort: 0 } satisfies Record<keyof ServicePortModel, 0>) as (keyof ServicePortModel)[];
+const ENDPOINT_FIELDS = Object.keys({ ip: 0, port: 0, node: 0, pod: 0, ready: 0 } satisfies Record<keyof EndpointModel, 0>) as (keyof EndpointModel)[];
+
+function sameList<T>(a: readonly T[], b: readonly T[], fields: readonly (keyof T)[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) for (const f of fields) if (a[i][f] !== b[i][f]) return false;
+  return true;
+}
+
+/** Whether two Services render the same (field by field: no serializing — the runtime resolves
+ * every Service anew for each sync, and JSON.stringify of 10k of them took ~35 ms). */
+export function sameService(a: ServiceModel, b: ServiceModel): boolean {
+  if (a === b) return true;
+  for (const f of SERVICE_FIELDS) {
+    if (f === "ports") {
+      if (!sameList(a.ports, b.ports, PORT_FIELDS)) return false;
+    } else if (f === "endpoints") {
+      let n = 0;
+      for (const k in a.endpoints) {
+        n++;
+        const eb = b.endpoints[k];
+        if (eb === undefined || !sameList(a.endpoints[k], eb, ENDPOINT_FIELDS)) return false;
+      }
+      if (Object.keys(b.endpoints).length !== n) return false;
+    } else if (a[f] !== b[f]) return false;
+  }
+  return true;
+}
+
+/** The Services added, removed or changed since `prev`, position by position while the list
+ * keeps its order, by "ns/name" otherwise. */
+export function diffServices(prev: ProxySyncState | undefined, next: readonly ServiceModel[]): { changed: Set<string> } {
   const changed = new Set<string>();
-  let aligned = prev !== undefined && prev.services.length === next.length;
-  for (let i = 0; i < next.length; i++) {
-    const s = next[i];
-    const p = aligned ? prev!.services[i] : undefined;
-    if (p === s) {
-      json[i] = prev!.json[i];
-      continue;
-    }
-    json[i] = JSON.stringify(s);
-    if (p && p.namespace === s.namespace && p.name === s.name) {
-      if (prev!.json[i] !== json[i]) changed.add(key(s));
-    } else aligned = false;
+  const before = prev?.services ?? [];
+  if (before.length === next.length && next.every((s, i) => before[i].namespace === s.namespace && before[i].name === s.name)) {
+    for (let i = 0; i < next.length; i++) if (!sameService(before[i], next[i])) changed.add(key(next[i]));
+    return { changed };
   }
-  if (!aligned) {
-    changed.clear();
-    const before = new Map<string, string>();
-    prev?.services.forEach((s, i) => before.set(key(s), prev.json[i]));
-    const after = new Set<string>();
-    next.forEach((s, i) => {
-      const k = key(s);
-      after.add(k);
-      if (before.get(k) !== json[i]) changed.add(k);
-    });
-    for (const k of before.keys()) if (!after.has(k)) changed.add(k);
+  const old = new Map(before.map((s) => [key(s), s]));
+  for (const s of next) {
+    const o = old.get(key(s));
+    if (!o || !sameService(o, s)) changed.add(key(s));
+    old.delete(key(s));
   }
-  return { changed, json };
+  for (const k of old.keys()) changed.add(k);
+  return { changed };
 }
 
 /** The state a full sync of `services` leaves (e.g. what `klab up` loaded). */
@@ -85,16 +102,16 @@ export function planProxySync(
   full: boolean,
   diff = diffServices(prev, services),
 ): ProxySyncPlan {
-  const { changed, json } = diff;
+  const { changed } = diff;
   full ||= prev === undefined;
   if (mode === "iptables") {
     if (full) {
       const { restore, state } = renderIptablesSync(node, services, "all", EMPTY_IPTABLES_STATE);
-      return { argv: ["iptables-restore"], input: initialIptablesRestore(restore), changed, full, next: { services, json, iptables: state } };
+      return { argv: ["iptables-restore"], input: initialIptablesRestore(restore), changed, full, next: { services, iptables: state } };
     }
     const { restore, state } = renderIptablesSync(node, services, changed, prev!.iptables ?? EMPTY_IPTABLES_STATE);
-    return { argv: ["iptables-restore", "--noflush"], input: restoreText(restore), changed, full, next: { services, json, iptables: state } };
+    return { argv: ["iptables-restore", "--noflush"], input: restoreText(restore), changed, full, next: { services, iptables: state } };
   }
   const input = full ? renderNftables(node, services) : changed.size ? renderNftablesUpdate(node, prev!.services, services, {}, changed) : "";
-  return { argv: ["nft", "-f", "-"], input, changed, full, next: { services, json } };
+  return { argv: ["nft", "-f", "-"], input, changed, full, next: { services } };
 }
