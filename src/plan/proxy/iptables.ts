@@ -195,6 +195,8 @@ interface Writer {
   /** Every nat service chain the current state uses (written or, in a partial sync, skipped). */
   activeNat: Set<string>;
   contributions: Map<string, ServiceContribution>;
+  /** The nat rules of the top-level chains, in order (every filter rule is top-level). */
+  natTop: string[];
 }
 
 /** One Service's part of the top-level chains, and the nat chains it uses. */
@@ -235,17 +237,21 @@ function render(
 ): Writer & { finish(): void } {
   const localhostNodePorts = opts.localhostNodePorts ?? true;
   const randomFully = opts.randomFully ?? true;
-  const w: Writer = { filterChains: [], filterRules: [], natChains: [], natRules: [], activeNat: new Set(), contributions: new Map() };
+  const w: Writer = { filterChains: [], filterRules: [], natChains: [], natRules: [], natTop: [], activeNat: new Set(), contributions: new Map() };
+  const natTop = (l: string) => {
+    w.natRules.push(l);
+    w.natTop.push(l);
+  };
   const mark = `${MASQUERADE_MARK}/${MASQUERADE_MARK}`;
 
   for (const c of [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]) w.filterChains.push(chainLine(c));
   for (const c of TOP_LEVEL_NAT) w.natChains.push(chainLine(c));
 
-  w.natRules.push(`-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark} -j RETURN`);
+  natTop(`-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark} -j RETURN`);
   // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
-  w.natRules.push(`-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQUERADE_MARK}`);
-  w.natRules.push(`-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${randomFully ? " --random-fully" : ""}`);
-  w.natRules.push(`-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQUERADE_MARK}`);
+  natTop(`-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQUERADE_MARK}`);
+  natTop(`-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${randomFully ? " --random-fully" : ""}`);
+  natTop(`-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQUERADE_MARK}`);
 
   if (localhostNodePorts) {
     // route_localnet opens 127.0.0.0/8 to the wire (issue 90259); this closes it again.
@@ -267,7 +273,7 @@ function render(
     const last = writeChains ? undefined : reuse?.get(serviceKey);
     if (last) {
       // (its chains are not added to activeNat: only a changed Service's chains can go stale)
-      for (const l of last.nat) w.natRules.push(l);
+      for (const l of last.nat) natTop(l);
       for (const l of last.filter) w.filterRules.push(l);
       w.contributions.set(serviceKey, last);
       continue;
@@ -367,7 +373,7 @@ function render(
 
       // The per-service chains; in a partial sync, only for services that changed (the others'
       // chains are only counted as in use, which is all the stale-chain cleanup needs).
-      for (const l of c.nat.slice(natTopBefore)) w.natRules.push(l);
+      for (const l of c.nat.slice(natTopBefore)) natTop(l);
       for (const l of c.filter.slice(filterTopBefore)) w.filterRules.push(l);
       const seps = new Map(reachable.map((ep) => [ep, endpointChainName(spn, protocol, endpointString(ep))]));
       if (usesExternalTrafficChain) c.chains.push(externalTrafficChain);
@@ -445,7 +451,7 @@ function render(
   const finish = () => {
     // The tail-call to KUBE-NODEPORTS must be the last rule of KUBE-SERVICES.
     const destinations = localhostNodePorts ? "-m addrtype --dst-type LOCAL" : "-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8";
-    w.natRules.push(`-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" ${destinations} -j ${KUBE_NODEPORTS}`);
+    natTop(`-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" ${destinations} -j ${KUBE_NODEPORTS}`);
 
     // Drop INVALID packets (nf_conntrack_tcp_be_liberal is not set in a node), accept what was
     // marked for masquerade (NodePort traffic) and its replies even if FORWARD's policy is DROP.
@@ -553,13 +559,12 @@ export function renderIptablesSync(
   const skip = { filter: new Set<string>(), nat: new Set<string>() };
   for (const [t, decl, rules, count] of [
     ["filter", w.filterChains, w.filterRules, w.filterChains.length],
-    ["nat", w.natChains, w.natRules, TOP_LEVEL_NAT.length],
+    ["nat", w.natChains, w.natTop, TOP_LEVEL_NAT.length],
   ] as const) {
     const top = decl.slice(0, count).map((l) => l.slice(1, l.indexOf(" ")));
     const prefixes = top.map((c) => `-A ${c} `);
     const byChain: string[][] = top.map(() => []);
     for (const r of rules) {
-      if (SERVICE_CHAIN_RULE.test(r)) continue; // most of them, and never top-level
       const i = prefixes.findIndex((p) => r.startsWith(p));
       if (i >= 0) byChain[i].push(r);
     }
