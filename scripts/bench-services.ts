@@ -51,7 +51,7 @@
 // Timings are wall-clock: render = planProxySync producing the text (chain-name hashes are
 // remembered between syncs, as kube-proxy's are, so the first rep of a size pays them), apply =
 // spawn of `ip netns exec … iptables-restore|nft` until it exits (~2-5 ms of process start-up
-// included). Duration: ~15 min on 2 CPUs, most of it the naive reference and the latency runs;
+// included). Duration: 5–10 min on 2 CPUs, most of it the naive reference and the latency runs;
 // use --reps 1 or --sizes for a shorter run.
 // All traffic stays inside the bench's namespaces; every namespace and process it created is
 // removed on exit, on failure and on SIGINT/SIGTERM/SIGHUP.
