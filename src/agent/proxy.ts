@@ -46,12 +46,27 @@ export class KubeProxy {
     }
   }
 
+  private cleanup?: NodeJS.Timeout;
+  private latest: ServiceModel[] = [];
+
+  /** nftables: delete what a partial sync only flushed, a second later (as kube-proxy does),
+   * in a sync of its own (to the latest Services) — off the path of the change. */
+  private scheduleCleanup() {
+    if (this.cleanup) return;
+    this.cleanup = setTimeout(() => {
+      this.cleanup = undefined;
+      void this.sync(this.latest);
+    }, 1000);
+    this.cleanup.unref();
+  }
+
   setModel(m: ClusterModel) {
     this.model = m;
   }
 
   /** Sync every node to `services`; `full` rewrites everything. Syncs are serialized. */
   sync(services: ServiceModel[], full = false): Promise<SyncResult[]> {
+    this.latest = services;
     const p = this.queue.then(() => Promise.all(this.model.nodes.map((n) => this.syncNode(n, services, full))));
     this.queue = p.catch(() => undefined);
     return p;
@@ -66,13 +81,15 @@ export class KubeProxy {
     const prev = st.loaded ? st.sync : undefined;
     const diff = mode === "ipvs" ? undefined : diffServices(prev, services);
     const changed = diff ? diff.changed : changedServices(st.services, services);
-    if (!full && st.loaded && changed.size === 0) return { node: node.name, changed: 0, full, ms: 0 };
+    const pending = prev?.nftPending?.length ?? 0;
+    if (!full && st.loaded && changed.size === 0 && pending === 0) return { node: node.name, changed: 0, full, ms: 0 };
     try {
       if (mode !== "ipvs") {
         // The same step the Services bench times (scripts/bench-services.ts).
         const plan = planProxySync(mode, pn, prev, services, full, diff);
         if (plan.input) await run("ip", ["netns", "exec", node.netns, ...plan.argv], { input: plan.input });
         st.sync = plan.next;
+        if (plan.next.nftPending?.length) this.scheduleCleanup();
       } else if (!st.loaded) {
         // Never loaded (the lab had no Services at `up`): the plan's own first-load steps.
         await applyStage({ name: "kube-proxy rules", steps: proxySteps(this.model, node, services) });
@@ -94,7 +111,8 @@ export class KubeProxy {
       st.loaded = true;
       st.services = services;
       const r = { node: node.name, changed: changed.size, full, ms: Date.now() - t0 };
-      if (changed.size || !full) this.log(`kube-proxy ${this.model.proxy.mode} sync on ${node.name}: ${full ? "full" : `${changed.size} service(s) changed`} in ${r.ms} ms`);
+      const what = full ? "full" : changed.size ? `${changed.size} service(s) changed` : `${pending} flushed chain(s)/set(s) deleted`;
+      if (changed.size || !full) this.log(`kube-proxy ${this.model.proxy.mode} sync on ${node.name}: ${what} in ${r.ms} ms`);
       return r;
     } catch (e) {
       const error = (e as Error).message;

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProxyNode, ServiceModel } from "../../src/model/services.js";
-import { nftablesChainNames, renderNftables, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
+import { nftablesChainNames, renderNftables, renderNftablesSync, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
 import { clone, endpoint, find, fixtureServices, node1, node2, serviceCIDRs } from "../lib/nftables-fixture.js";
 import { skipUnlessRoot } from "../lib/kernel.js";
 
@@ -170,6 +170,29 @@ for (const node of [node1, node2] as ProxyNode[]) {
         t.equal(got, want, `update "${all[i].name}" gives the table of a fresh full render`);
       }
       t.equal(normalizeListing(nftList(nsA)), normalizeListing(listing), "after the round trip the table is the original one");
+
+      // The runtime's form: deletions deferred to a later transaction (the cleanup).
+      let pending: string[] = [];
+      const key = (x: { namespace: string; name: string }) => `${x.namespace}/${x.name}`;
+      for (let i = 1; i < all.length; i++) {
+        const a = all[i - 1].services;
+        const b = all[i].services;
+        const changed = new Set([...a, ...b].map(key).filter((k) => JSON.stringify(a.find((x) => key(x) === k)) !== JSON.stringify(b.find((x) => key(x) === k))));
+        const u = renderNftablesSync(node, a, b, changed, pending, false, { serviceCIDRs });
+        nftApply(nsA, u.text);
+        pending = u.pending;
+        nftApply(nsB, renderNftables(node, b, { serviceCIDRs }));
+        const want = normalizeListing(nftList(nsB));
+        const got = normalizeListing(nftList(nsA));
+        if (pending.length === 0) t.equal(got, want, `deferred update "${all[i].name}": the table of a fresh full render`);
+        const cleanup = renderNftablesSync(node, b, b, new Set(), pending, true, { serviceCIDRs });
+        t.same(cleanup.pending, [], "the cleanup leaves nothing pending");
+        if (pending.length) {
+          nftApply(nsA, cleanup.text);
+          pending = [];
+          t.equal(normalizeListing(nftList(nsA)), want, `deferred update "${all[i].name}" + cleanup: the table of a fresh full render`);
+        }
+      }
     } finally {
       nsDel(nsA);
       nsDel(nsB);

@@ -52,8 +52,22 @@ t.test("nftables: full = renderNftables, partial = renderNftablesUpdate of the c
   const b = fresh();
   b.find((s) => s.name === "cart")!.endpoints[""].pop();
   const partial = planProxySync("nftables", node, full.next, b, false);
-  t.equal(partial.input, renderNftablesUpdate(node, a, b), "the same transaction as diffing every Service");
-  t.equal(planProxySync("nftables", node, partial.next, b, false).input, "", "no change: nothing to run");
+  t.notMatch(partial.input, /^(delete|add rule) /m, "no delete and no add rule: nft 1.0.6 would list every chain first");
+  t.match(partial.input, /^add chain ip kube-proxy service-\S+-shop\/cart\/tcp\/ \{ .*; \}$/m, "the Service's chain refilled in one add chain");
+  const gone = partial.next.nftPending ?? [];
+  t.same(gone.map((p) => p.replace(/-[A-Z0-9]{8}-/, "-…-")), ["chain endpoint-…-shop/cart/tcp/__10.244.2.2/8080", "set affinity-…-shop/cart/tcp/__10.244.2.2/8080"], "the gone endpoint's chain and affinity set are left for later");
+  const cleanup = planProxySync("nftables", node, partial.next, b, false);
+  t.same(
+    cleanup.input.split("\n").filter((l) => l.startsWith("delete ")),
+    gone.map((p) => `delete ${p.replace(" ", " ip kube-proxy ")}`),
+    "a sync with nothing else to do deletes them",
+  );
+  t.same(cleanup.next.nftPending, []);
+  t.equal(planProxySync("nftables", node, cleanup.next, b, false).input, "", "then nothing to run");
+  // The endpoint comes back before the cleanup: its chain is in use again, not deleted.
+  const back = planProxySync("nftables", node, partial.next, a, false);
+  t.same(back.next.nftPending, [], "a name in use again is not pending");
+  t.equal(renderNftablesUpdate(node, a, b).includes("delete chain"), true, "(renderNftablesUpdate still deletes in the same transaction)");
 });
 
 t.test("sameService: every field counts, absent equals undefined", async (t) => {

@@ -13,7 +13,11 @@
 //   renderNftablesUpdate  only what differs between two states, like kube-proxy's partial
 //                         syncs: map/set elements added/deleted, the chains of changed services
 //                         flushed and refilled, the chains and affinity sets of gone endpoints
-//                         and services flushed and deleted.
+//                         and services flushed and deleted;
+//   renderNftablesSync    the same, as klab's runtime applies it: what is gone is flushed now
+//                         and deleted by a later transaction (as kube-proxy does), chains are
+//                         refilled with `add chain X { … }` — nft 1.0.6 lists the whole table's
+//                         chains before an `add rule` or a `delete`, not before these.
 //
 // Where this differs from kube-proxy 1.33, and why:
 // - The endpoint choice: kube-proxy writes one `numgen random mod N vmap { 0 : goto …, … }`
@@ -31,10 +35,10 @@
 //   lists both as `0x00004000`).
 // - `--nodeport-addresses` is kube-proxy's nftables default ("primary"): the node's own IP, so
 //   the `nodeport-ips` set holds ProxyNode.ip and NodePorts match `ip daddr @nodeport-ips`.
-// - Stale chains are deleted in the same transaction that drops their last reference.
-//   kube-proxy flushes them and deletes them a second later, because kernels before 6.2
-//   released chain references from deleted map elements/anonymous vmaps asynchronously; the
-//   fix is in every kernel klab targets (6.1 stable backports included).
+// - renderNftablesUpdate deletes stale chains in the same transaction that drops their last
+//   reference. kube-proxy flushes them and deletes them a second later, because kernels before
+//   6.2 released chain references from deleted map elements/anonymous vmaps asynchronously (the
+//   fix is in every kernel klab targets); renderNftablesSync defers them too, for speed.
 // - `cluster-ips-check`'s "drop traffic to unallocated ClusterIPs" rule needs the service
 //   CIDRs (kube-proxy learns them from ServiceCIDR objects and omits the rule without them):
 //   pass them in NftablesOptions.serviceCIDRs; ProxyNode does not carry them.
@@ -520,6 +524,39 @@ export function renderNftablesUpdate(
   opts: NftablesOptions = {},
   changedServices?: ReadonlySet<string>,
 ): string {
+  return update(node, prev, next, opts, changedServices).text;
+}
+
+/**
+ * The update klab's runtime applies (src/plan/proxy/sync.ts): renderNftablesUpdate, except
+ * that chains and affinity sets that are gone are flushed or left, not deleted — they are
+ * returned as `pending` ("chain NAME", "set NAME") and deleted by a later transaction, as
+ * kube-proxy does — and that chains are refilled as `add chain X { rule; … }`. Both because
+ * nft 1.0.6 lists every chain of the table (40k chains at 10k Services: ~0.2 s) before any
+ * `add rule` or `delete`, but not before `add chain` or `flush chain`. `deleteNow` deletes the
+ * pending ones of earlier syncs in this transaction (a cleanup); otherwise they carry over. A
+ * name in use again is never pending.
+ */
+export function renderNftablesSync(
+  node: ProxyNode,
+  prev: readonly ServiceModel[],
+  next: readonly ServiceModel[],
+  changedServices: ReadonlySet<string>,
+  pending: readonly string[],
+  deleteNow: boolean,
+  opts: NftablesOptions = {},
+): { text: string; pending: string[] } {
+  return update(node, prev, next, opts, changedServices, { pending, deleteNow });
+}
+
+function update(
+  node: ProxyNode,
+  prev: readonly ServiceModel[],
+  next: readonly ServiceModel[],
+  opts: NftablesOptions,
+  changedServices?: ReadonlySet<string>,
+  defer?: { pending: readonly string[]; deleteNow: boolean },
+): { text: string; pending: string[] } {
   // Told which Services changed ("ns/name"), render only those: the others add nothing to the
   // diff (no two Services share a map key), and rendering all 10k twice cost seconds.
   const only = (ss: readonly ServiceModel[]) => (changedServices ? ss.filter((s) => changedServices.has(`${s.namespace}/${s.name}`)) : ss);
@@ -542,6 +579,8 @@ export function renderNftablesUpdate(
 
   const aElems = collectElements(a);
   const bElems = collectElements(b);
+  const gone: string[] = [];
+  const inUse = new Set<string>();
   const lines = {
     deleteElements: [] as string[],
     flush: [] as string[],
@@ -571,20 +610,39 @@ export function renderNftablesUpdate(
     const after = bBy.get(owner);
     for (const c of before?.chains ?? []) {
       lines.flush.push(`flush chain ${T} ${c.name}`);
-      if (!bChains.has(c.name)) lines.deleteChains.push(`delete chain ${T} ${c.name}`);
+      if (bChains.has(c.name)) continue;
+      if (defer) gone.push(`chain ${c.name}`);
+      else lines.deleteChains.push(`delete chain ${T} ${c.name}`);
     }
     for (const s of before?.sets ?? []) {
       const keep = bSets.get(s.name);
-      if (keep === undefined || !sameSet(keep, s)) lines.deleteSets.push(`delete set ${T} ${s.name}`);
+      // (a set whose type or timeout changed cannot wait: it is deleted and added again)
+      if (keep === undefined && defer) gone.push(`set ${s.name}`);
+      else if (keep === undefined || !sameSet(keep, s)) lines.deleteSets.push(`delete set ${T} ${s.name}`);
     }
     for (const s of after?.sets ?? []) {
+      inUse.add(`set ${s.name}`);
       const had = aSets.get(s.name);
       if (had === undefined || !sameSet(had, s)) lines.addSets.push(`add set ${T} ${s.name} { ${containerBody(s).join(" ; ")} ; }`);
     }
     for (const c of after?.chains ?? []) {
+      inUse.add(`chain ${c.name}`);
+      // (created first, empty: the refilled chains may go to one created in the same transaction)
       if (!aChains.has(c.name)) lines.addChains.push(`add chain ${T} ${c.name}`);
-      for (const r of c.rules) lines.rules.push(`add rule ${T} ${c.name} ${r}`);
+      if (defer) {
+        if (c.rules.length) lines.rules.push(`add chain ${T} ${c.name} { ${c.rules.join("; ")}; }`);
+      } else for (const r of c.rules) lines.rules.push(`add rule ${T} ${c.name} ${r}`);
     }
+  }
+
+  // Deferred deletions: the earlier ones now (a cleanup) or later, with this sync's.
+  let pending: string[] = [];
+  if (defer) {
+    const earlier = defer.pending.filter((p) => !inUse.has(p));
+    if (defer.deleteNow) {
+      for (const p of earlier) (p.startsWith("chain ") ? lines.deleteChains : lines.deleteSets).push(`delete ${p.replace(" ", ` ${T} `)}`);
+    } else pending = earlier;
+    pending = [...new Set([...pending, ...gone.filter((p) => !inUse.has(p))])];
   }
 
   const section = (title: string, ls: string[]) => {
@@ -592,12 +650,13 @@ export function renderNftablesUpdate(
   };
   section("1. drop elements that are gone or change value", lines.deleteElements);
   section("2. flush the chains of changed services (drops their references)", lines.flush);
-  section("3. delete chains and affinity sets that are gone", [...lines.deleteChains, ...lines.deleteSets]);
+  section(defer ? "3. delete chains and affinity sets left by earlier syncs" : "3. delete chains and affinity sets that are gone", [...lines.deleteChains, ...lines.deleteSets]);
   section("4. create new affinity sets and chains", [...lines.addSets, ...lines.addChains]);
   section("5. refill the chains of changed services", lines.rules);
   section("6. add new and changed elements", lines.addElements);
+  if (defer && pending.length) out.push("", `# left for a later transaction: ${pending.length} chain(s)/set(s), flushed and unreferenced`);
   out.push("");
-  return out.join("\n");
+  return { text: out.join("\n"), pending };
 }
 
 /** Names of the chains a rendered script defines or adds (`chain X {` / `add chain ip kube-proxy X`). */

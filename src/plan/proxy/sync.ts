@@ -11,7 +11,7 @@
 // Partial sync: only the changed Services (renderIptablesSync, renderNftablesUpdate).
 import type { EndpointModel, ProxyNode, ServiceModel, ServicePortModel } from "../../model/services.js";
 import { EMPTY_IPTABLES_STATE, renderIptablesSync, restoreText, type IptablesSyncState } from "./iptables.js";
-import { renderNftables, renderNftablesUpdate } from "./nftables.js";
+import { renderNftables, renderNftablesSync } from "./nftables.js";
 import { initialIptablesRestore } from "./node.js";
 
 export type SyncedProxyMode = "iptables" | "nftables";
@@ -21,6 +21,9 @@ export interface ProxySyncState {
   /** The Services synced (treated as immutable: an object seen again is unchanged). */
   services: readonly ServiceModel[];
   iptables?: IptablesSyncState;
+  /** nftables: chains and sets flushed by a partial sync, to delete in a later one
+   * (renderNftablesSync); a sync with nothing else to do deletes them. */
+  nftPending?: readonly string[];
 }
 
 export interface ProxySyncPlan {
@@ -112,6 +115,10 @@ export function planProxySync(
     const { restore, state } = renderIptablesSync(node, services, changed, prev!.iptables ?? EMPTY_IPTABLES_STATE);
     return { argv: ["iptables-restore", "--noflush"], input: restoreText(restore), changed, full, next: { services, iptables: state } };
   }
-  const input = full ? renderNftables(node, services) : changed.size ? renderNftablesUpdate(node, prev!.services, services, {}, changed) : "";
-  return { argv: ["nft", "-f", "-"], input, changed, full, next: { services } };
+  if (full) return { argv: ["nft", "-f", "-"], input: renderNftables(node, services), changed, full, next: { services } };
+  const pending = prev!.nftPending ?? [];
+  if (changed.size === 0 && pending.length === 0) return { argv: ["nft", "-f", "-"], input: "", changed, full, next: { services } };
+  // Nothing changed but deletions are pending: this sync is the cleanup.
+  const u = renderNftablesSync(node, prev!.services, services, changed, pending, changed.size === 0);
+  return { argv: ["nft", "-f", "-"], input: u.text, changed, full, next: { services, nftPending: u.pending } };
 }
