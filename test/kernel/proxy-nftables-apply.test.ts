@@ -127,6 +127,10 @@ function states(): State[] {
   step("local-lb's endpoint moves to node2", (s) => {
     find(s, "default", "local-lb").endpoints.http = [endpoint("10.244.2.20", 8080, "node2")];
   });
+  step("sticky gets its endpoints back (the kept one's affinity set stays)", (s) => {
+    find(s, "default", "sticky").endpoints[""] = find(fixtureServices(), "default", "sticky").endpoints[""];
+    return s;
+  });
   step("node-local loses its endpoint, kube-dns goes", (s) => {
     find(s, "default", "node-local").endpoints[""] = [];
     return s.filter((x) => x.name !== "kube-dns");

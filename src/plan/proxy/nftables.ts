@@ -623,7 +623,9 @@ function update(
     for (const s of after?.sets ?? []) {
       inUse.add(`set ${s.name}`);
       const had = aSets.get(s.name);
-      if (had === undefined || !sameSet(had, s)) lines.addSets.push(`add set ${T} ${s.name} { ${containerBody(s).join(" ; ")} ; }`);
+      // Deferred form: declared again even when unchanged (a no-op that keeps its entries), so
+      // that nft knows the `@set` the refilled chains name without listing the table.
+      if (had === undefined || !sameSet(had, s) || defer) lines.addSets.push(`add set ${T} ${s.name} { ${containerBody(s).join(" ; ")} ; }`);
     }
     for (const c of after?.chains ?? []) {
       inUse.add(`chain ${c.name}`);
