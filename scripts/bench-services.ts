@@ -18,26 +18,27 @@
 //      node1 (192.168.56.11, clusterCIDR 10.244.0.0/16). The last Service, "bench/zz-probe", has
 //      a single endpoint, the probe pod of step 5: last in KUBE-SERVICES, so the first packet
 //      to it walks every other Service's rule in iptables mode;
-//   2. full sync, --reps times, each in a fresh namespace `kt-bsvc-<pid>-<mode>-<N>-<rep>`:
-//      iptables: the one-time jumps (iptablesJumps(), batched into one `iptables-restore
-//      --noflush`; should that fail, one `iptables` per entry as the renderer documents), then
-//      renderIptables + restoreText (timed: render) and `ip netns exec NS iptables-restore
-//      --noflush` with it on stdin (timed: apply); nft: renderNftables (render) and
-//      `ip netns exec NS nft -f -` (apply). The rule / chain counts are checked afterwards
-//      (untimed);
+//   2. full sync, --reps times, each in a fresh namespace `<prefix>-<pid>-<mode>-<N>-<rep>`,
+//      exactly as KubeProxy (src/agent/proxy.ts) syncs a node: planProxySync(mode, node, no
+//      previous state, Services, full) (src/plan/proxy/sync.ts; timed: render), then its command
+//      `ip netns exec NS …` with the input on stdin (timed: apply) — iptables: `iptables-restore`
+//      without --noflush, the jumps from the built-in chains included (the text `klab up`
+//      loads); nft: `nft -f -` with the whole table. The rule / chain counts are checked
+//      afterwards (untimed);
 //   3. one-Service change, --reps times, in the last namespace of step 2: the endpoints of the
-//      Service in the middle of the list change (one endpoint replaced by a new pod IP);
-//      iptables: renderIptablesPartial(changed = {that Service}, previousChains =
-//      chainsOf(renderIptables(previous state))) + restoreText, applied with iptables-restore
-//      --noflush; nft: renderNftablesUpdate(previous, next), applied with nft -f. The
-//      previousChains bookkeeping (a full render of the previous state: kube-proxy keeps it
-//      from its last sync) is not timed. Every size is measured; the target is at 10k;
+//      Service in the middle of the list change (one endpoint replaced by a new pod IP; every
+//      Service passed as a new object, as the runtime resolves them anew): planProxySync with the
+//      state the previous sync left (render), its command (apply: `iptables-restore --noflush`,
+//      `nft -f -`); nft leaves the gone endpoint's chain for a later transaction, which is then
+//      run and timed apart ("later cleanup"). Then one more full sync of the loaded namespace
+//      (the periodic resync).
+//      Every size is measured; the target is at 10k;
 //   4. naive reference, at --naive-size (default 1000) in iptables mode only: the full ruleset
 //      as one `iptables -t TABLE -N/-A …` process per chain / rule (a shell script run inside
 //      the namespace, so `ip netns exec` is paid once), timed against iptables-restore's apply;
 //   5. first-packet latency, at --latency-sizes (default: 1000 and 10000 when measured, else
 //      the smallest and largest size), in the namespace of step 3: a pod namespace
-//      `kt-bsvc-<pid>-pod-<mode>-<N>` joined to the node by a veth (node 10.244.255.1/24, pod
+//      `<prefix>-<pid>-pod-<mode>-<N>` joined to the node by a veth (node 10.244.255.1/24, pod
 //      10.244.255.10/24) runs a small Node.js TCP server on :8080; one long-running Node.js
 //      client in the node namespace opens --latency-samples fresh TCP connections (after 20
 //      warm-up ones) to the probe Service's ClusterIP:80 one after the other, timing each
@@ -49,12 +50,11 @@
 // first-packet latency should stay flat from the smallest to the largest latency size
 // (reported as "flat" when its median grows by at most 25 % + 20 µs; informational).
 //
-// Timings are wall-clock: render = the JS call(s) producing the text, apply = spawn of `ip netns
-// exec … iptables-restore|nft` until it exits (so ~2-5 ms of process start-up are included).
-// Duration: with iptables 1.8.9 (nf_tables) and nft 1.0.6 a default run took ~50 min on 2 CPUs,
-// almost all of it the three 10k iptables full syncs (~11 min each: iptables-nft-restore's
-// per-command chain-list insert is O(chains), so a full restore is quadratic); use --reps 1 or
-// --sizes for a shorter run.
+// Timings are wall-clock: render = planProxySync producing the text (chain-name hashes are
+// remembered between syncs, as kube-proxy's are, so the first rep of a size pays them), apply =
+// spawn of `ip netns exec … iptables-restore|nft` until it exits (~2-5 ms of process start-up
+// included). Duration: 5–10 min on 2 CPUs, most of it the naive reference and the latency runs;
+// use --reps 1 or --sizes for a shorter run.
 // All traffic stays inside the bench's namespaces; every namespace and process it created is
 // removed on exit, on failure and on SIGINT/SIGTERM/SIGHUP.
 //
@@ -68,6 +68,7 @@
 //   --latency-sizes LIST    sizes to measure first-packet latency at (see 5; "none" skips)
 //   --latency-samples N     timed connects per measurement (default 200)
 //   --json                  print the results as JSON on stdout (progress stays on stderr)
+//   --ns-prefix NAME        prefix of the namespaces it creates (default kt-bsvc)
 //
 // Exit status: 0 when every target that was measured is met, 1 when one is missed, 3 when the
 // bench itself failed, 130/143 on SIGINT/SIGTERM (after cleanup).
@@ -78,8 +79,9 @@ import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { chainsOf, endpointChainName, endpointString, iptablesArgv, iptablesJumps, renderIptables, renderIptablesPartial, restoreText, serviceChainNames } from "../src/plan/proxy/iptables.js";
-import { endpointChainNameBase, nftablesChainNames, renderNftables, renderNftablesUpdate } from "../src/plan/proxy/nftables.js";
+import { endpointChainName, endpointString, iptablesArgv, iptablesJumps, renderIptables, restoreText, serviceChainNames } from "../src/plan/proxy/iptables.js";
+import { endpointChainNameBase, nftablesChainNames, renderNftables } from "../src/plan/proxy/nftables.js";
+import { planProxySync, type ProxySyncState } from "../src/plan/proxy/sync.js";
 import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../src/model/services.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -87,9 +89,9 @@ import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel 
 
 const args = minimist(process.argv.slice(2), {
   boolean: ["json", "help"],
-  string: ["sizes", "modes", "reps", "naive-size", "naive-reps", "latency-sizes", "latency-samples"],
+  string: ["sizes", "modes", "reps", "naive-size", "naive-reps", "latency-sizes", "latency-samples", "ns-prefix"],
   alias: { h: "help" },
-  default: { sizes: "1000,5000,10000", modes: "iptables,nft", reps: "3", "naive-size": "1000", "naive-reps": "1", "latency-samples": "200" },
+  default: { sizes: "1000,5000,10000", modes: "iptables,nft", reps: "3", "naive-size": "1000", "naive-reps": "1", "latency-samples": "200", "ns-prefix": "kt-bsvc" },
 });
 if (args.help) {
   const text = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n");
@@ -133,6 +135,8 @@ const LATENCY_SIZES: number[] = (() => {
   return def.length === 2 ? def : [...new Set([SIZES[0], SIZES[SIZES.length - 1]])];
 })();
 const JSON_OUT = Boolean(args.json);
+const NS_PREFIX = String(args["ns-prefix"]);
+if (!/^[a-z][a-z0-9-]{0,15}$/.test(NS_PREFIX)) fail("--ns-prefix must be a short lowercase name");
 
 const TARGET_FULL_MS = 3000;
 const TARGET_CHANGE_MS = 100;
@@ -200,14 +204,15 @@ function generateServices(n: number): ServiceModel[] {
 
 const changedIndex = (n: number) => Math.floor((n - 1) / 2);
 /** The state after change number r (1-based): Service changedIndex(n) has its third endpoint
- * replaced by a new pod IP 10.244.254.(9 + r). */
+ * replaced by a new pod IP 10.244.254.(9 + r). Every Service is a new object, as klab's runtime
+ * resolves them anew for each sync (src/agent/main.ts): KubeProxy has to compare them all. */
 function changeService(services: ServiceModel[], n: number, r: number): { next: ServiceModel[]; key: string; newEndpoint: EndpointModel } {
   const i = changedIndex(n);
   const old = services[i];
   const newEndpoint: EndpointModel = { ip: `10.244.254.${9 + r}`, port: 8080, node: "node2", pod: `${NAMESPACE}/moved-${r}`, ready: true };
   const eps = old.endpoints[""];
-  const next = services.slice();
-  next[i] = { ...old, endpoints: { "": [eps[0], eps[1], newEndpoint] } };
+  const next = JSON.parse(JSON.stringify(services)) as ServiceModel[];
+  next[i] = { ...next[i], endpoints: { "": [eps[0], eps[1], newEndpoint] } };
   return { next, key: `${old.namespace}/${old.name}`, newEndpoint };
 }
 
@@ -303,7 +308,7 @@ function checkInterrupted() {
   if (interrupted) throw new BenchError(`interrupted by ${interrupted}`);
 }
 
-const nsName = (...parts: (string | number)[]) => ["kt-bsvc", process.pid, ...parts].join("-");
+const nsName = (...parts: (string | number)[]) => [NS_PREFIX, process.pid, ...parts].join("-");
 const inNs = (ns: string, cmd: string, ...argv: string[]): [string, string[]] => ["ip", ["netns", "exec", ns, cmd, ...argv]];
 
 // ---------------------------------------------------------------------------------------------
@@ -368,8 +373,12 @@ async function checkIptables(ns: string, expectedRestore: string, what: string) 
     want.chains += countLines(exp, /^:KUBE-/);
     want.rules += countLines(exp, /^-A KUBE-/);
   }
-  // the jumps add KUBE-PROXY-CANARY to nat and filter, which the restore text does not declare
-  want.chains += 2;
+  // the jumps add KUBE-PROXY-CANARY to nat and filter (a full sync's text declares it itself)
+  for (const table of ["nat", "filter"]) {
+    const i = expectedRestore.indexOf(`*${table}\n`);
+    const body = i < 0 ? "" : expectedRestore.slice(i, expectedRestore.indexOf("\nCOMMIT", i));
+    if (!/^:KUBE-PROXY-CANARY /m.test(body)) want.chains += 1;
+  }
   if (got.chains !== want.chains || got.rules !== want.rules) {
     throw new BenchError(`${what}: iptables-save in ${ns} shows ${got.chains} KUBE chains / ${got.rules} KUBE rules, expected ${want.chains} / ${want.rules}`);
   }
@@ -389,13 +398,15 @@ async function checkNft(ns: string, services: ServiceModel[], what: string) {
 // measurements
 
 interface Timing { renderMs: number; applyMs: number; totalMs: number }
-interface FullSync extends Timing { bytes: number; lines: number; jumpsMs?: number }
-interface Change extends Timing { bytes: number; lines: number; bookkeepingMs?: number }
+interface FullSync extends Timing { bytes: number; lines: number }
+interface Change extends Timing { bytes: number; lines: number; cleanupMs?: number }
 interface Latency { samples: number; p50Us: number; p90Us: number; p99Us: number; meanUs: number; minUs: number; maxUs: number }
 interface SizeModeResult {
   n: number;
   mode: Mode;
   fullSync: { reps: FullSync[]; median: Timing; bytes: number; lines: number; check: Record<string, number> };
+  /** One full sync more, on the node as the changes left it (the periodic resync). */
+  resync: Timing;
   change: { reps: Change[]; median: Timing; bytes: number; lines: number };
   latency?: Latency;
 }
@@ -411,35 +422,26 @@ const medianTiming = (xs: Timing[]): Timing => ({
 });
 const lineCount = (s: string) => countLines(s, /./);
 
-async function fullSyncRep(mode: Mode, services: ServiceModel[], ns: string): Promise<{ t: FullSync; text: string }> {
-  let jumpsMs: number | undefined;
-  if (mode === "iptables") jumpsMs = (await installJumps(ns)).ms;
+const planMode = (mode: Mode) => (mode === "iptables" ? "iptables" : "nftables");
+
+/** One sync exactly as KubeProxy (src/agent/proxy.ts) does it: planProxySync (timed: render),
+ * then its command in the namespace (timed: apply). */
+async function syncRep(mode: Mode, ns: string, prev: ProxySyncState | undefined, services: ServiceModel[], full: boolean, what: string) {
   const t0 = now();
-  const text = mode === "iptables" ? restoreText(renderIptables(NODE, services)) : renderNftables(NODE, services);
+  const plan = planProxySync(planMode(mode), NODE, prev, services, full);
   const renderMs = now() - t0;
-  const r = await must(...(mode === "iptables" ? inNs(ns, "iptables-restore", "--noflush") : inNs(ns, "nft", "-f", "-")), `${mode} full sync`, text);
-  return { t: { renderMs, applyMs: r.ms, totalMs: renderMs + r.ms, bytes: Buffer.byteLength(text), lines: lineCount(text), jumpsMs }, text };
+  const r = plan.input ? await must(...inNs(ns, plan.argv[0], ...plan.argv.slice(1)), what, plan.input) : { ms: 0 };
+  return { plan, t: { renderMs, applyMs: r.ms, totalMs: renderMs + r.ms, bytes: Buffer.byteLength(plan.input), lines: lineCount(plan.input) } };
 }
 
-async function changeRep(mode: Mode, n: number, ns: string, prev: ServiceModel[], r: number): Promise<{ t: Change; next: ServiceModel[] }> {
-  const { next, key, newEndpoint } = changeService(prev, n, r);
-  let bookkeepingMs: number | undefined;
-  let text: string;
-  let renderMs: number;
-  if (mode === "iptables") {
-    // what the last sync left (kube-proxy knows it already; not part of the timed render)
-    const b0 = now();
-    const previousChains = chainsOf(renderIptables(NODE, prev));
-    bookkeepingMs = now() - b0;
-    const t0 = now();
-    text = restoreText(renderIptablesPartial(NODE, next, new Set([key]), previousChains));
-    renderMs = now() - t0;
-  } else {
-    const t0 = now();
-    text = renderNftablesUpdate(NODE, prev, next);
-    renderMs = now() - t0;
-  }
-  const a = await must(...(mode === "iptables" ? inNs(ns, "iptables-restore", "--noflush") : inNs(ns, "nft", "-f", "-")), `${mode} one-Service change`, text);
+async function fullSyncRep(mode: Mode, services: ServiceModel[], ns: string): Promise<{ t: FullSync; text: string; state: ProxySyncState }> {
+  const { plan, t } = await syncRep(mode, ns, undefined, services, true, `${mode} full sync`);
+  return { t, text: plan.input, state: plan.next };
+}
+
+async function changeRep(mode: Mode, n: number, ns: string, prev: ProxySyncState, r: number): Promise<{ t: Change; next: ProxySyncState }> {
+  const { next, newEndpoint } = changeService(prev.services as ServiceModel[], n, r);
+  const { plan, t } = await syncRep(mode, ns, prev, next, false, `${mode} one-Service change`);
 
   // check: the new endpoint's chain DNATs to it (untimed)
   const svc = next[changedIndex(n)];
@@ -456,7 +458,13 @@ async function changeRep(mode: Mode, n: number, ns: string, prev: ServiceModel[]
     const s = await must(...inNs(ns, "nft", "list", "chain", "ip", "kube-proxy", chain), "nft list chain of the new endpoint");
     if (!s.stdout.includes(`dnat to ${newEndpoint.ip}:${newEndpoint.port}`)) throw new BenchError(`after the change, ${chain} does not DNAT to ${newEndpoint.ip}`);
   }
-  return { t: { renderMs, applyMs: a.ms, totalMs: renderMs + a.ms, bytes: Buffer.byteLength(text), lines: lineCount(text), bookkeepingMs }, next };
+  // What the change left for later (nft: the gone endpoint's chain), as KubeProxy runs it a
+  // second later: timed apart, it is not on the change's path.
+  if (plan.next.nftPending?.length) {
+    const c = await syncRep(mode, ns, plan.next, next, false, `${mode} deferred cleanup`);
+    return { t: { ...t, cleanupMs: c.t.totalMs }, next: c.plan.next };
+  }
+  return { t, next: plan.next };
 }
 
 // ---- first-packet latency ------------------------------------------------------------------
@@ -689,21 +697,25 @@ function printReport(R: Results) {
   console.log(`\n### Services benchmark (klab, one node namespace, N ClusterIP Services × 3 endpoints)\n`);
   console.log(`Medians of ${R.reps} run(s); times in ms. Host: ${R.host.cpus} CPU(s), kernel ${R.host.kernel}, ${R.host.iptables}, ${R.host.nft}, Node ${R.host.node}.\n`);
 
-  console.log(`**Full sync** (fresh namespace; iptables: after the one-time jumps)\n`);
+  console.log(`**Full sync** (fresh namespace; resync = one more full sync on the loaded node, as the periodic one)\n`);
   console.log(table([
-    ["Services", "mode", "render", "apply", "total", "input", "target", "result"],
+    ["Services", "mode", "render", "apply", "total", "resync total", "input", "target", "result"],
     ...R.results.map((r) => [
-      String(r.n), modeName(r.mode), ms(r.fullSync.median.renderMs), ms(r.fullSync.median.applyMs), ms(r.fullSync.median.totalMs),
+      String(r.n), modeName(r.mode), ms(r.fullSync.median.renderMs), ms(r.fullSync.median.applyMs), ms(r.fullSync.median.totalMs), ms(r.resync.totalMs),
       `${kb(r.fullSync.bytes)}, ${r.fullSync.lines} lines`,
       r.n === TARGET_AT ? `≤ ${TARGET_FULL_MS}` : "", r.n === TARGET_AT ? verdict(r.fullSync.median.totalMs <= TARGET_FULL_MS) : "",
     ]),
   ]));
 
-  console.log(`\n**One-Service change** (one endpoint of one Service replaced; iptables: partial restore, nft: update transaction)\n`);
+  console.log(`\n**One-Service change** (one endpoint of one Service replaced; iptables: partial restore, nft: update transaction; later cleanup: nft deletes the gone endpoint's chain in a transaction of its own, as KubeProxy does a second later)\n`);
+  const cleanup = (r: SizeModeResult) => {
+    const xs = r.change.reps.map((x) => x.cleanupMs).filter((x): x is number => x !== undefined);
+    return xs.length ? ms(median(xs)) : "—";
+  };
   console.log(table([
-    ["Services", "mode", "render", "apply", "total", "input", "target", "result"],
+    ["Services", "mode", "render", "apply", "total", "later cleanup", "input", "target", "result"],
     ...R.results.map((r) => [
-      String(r.n), modeName(r.mode), ms(r.change.median.renderMs), ms(r.change.median.applyMs), ms(r.change.median.totalMs),
+      String(r.n), modeName(r.mode), ms(r.change.median.renderMs), ms(r.change.median.applyMs), ms(r.change.median.totalMs), cleanup(r),
       `${kb(r.change.bytes)}, ${r.change.lines} lines`,
       r.n === TARGET_AT ? `≤ ${TARGET_CHANGE_MS}` : "", r.n === TARGET_AT ? verdict(r.change.median.totalMs <= TARGET_CHANGE_MS) : "",
     ]),
@@ -745,11 +757,8 @@ function printReport(R: Results) {
 
   console.log(`\n**Targets**\n`);
   console.log(table([["target", "value", "result"], ...Object.values(R.targets).map((t) => [t.target, t.value === null ? "not measured" : t.value.toFixed(t.value < 10 ? 2 : 0), verdict(t.pass)])]));
-  const jm = R.results.flatMap((r) => r.fullSync.reps.map((x) => x.jumpsMs).filter((x): x is number => x !== undefined));
-  const bk = R.results.flatMap((r) => r.change.reps.map((x) => x.bookkeepingMs).filter((x): x is number => x !== undefined));
-  console.log(`\nrender = renderIptables + restoreText / renderNftables (JS); apply = \`ip netns exec NS iptables-restore --noflush\` / \`nft -f -\` from spawn to exit.`);
-  if (jm.length) console.log(`iptables jumps (${jumpsBatched ? "one batched iptables-restore" : "one iptables per entry"}): median ${ms(median(jm))} ms per fresh namespace, not included in the full sync.`);
-  if (bk.length) console.log(`iptables change: previousChains = chainsOf(renderIptables(previous state)) is not timed (median ${ms(median(bk))} ms over all sizes and runs).`);
+  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit.`);
+  console.log(`Full sync: iptables-restore without --noflush (filter, nat and the jumps replaced whole; klab owns these tables in a node); change: --noflush, only the changed Service's chains.`);
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(`Load average ${la(R.host.loadStart)} at start, ${la(R.host.loadEnd)} at end.`);
 }
@@ -780,33 +789,42 @@ async function main(): Promise<number> {
         const reps: FullSync[] = [];
         let ns = "";
         let text = "";
+        let synced: ProxySyncState | undefined;
         for (let r = 1; r <= REPS; r++) {
           if (ns) await delNetns(ns);
           ns = await addNetns(nsName(mode === "iptables" ? "ipt" : "nft", n, r));
           const rep = await fullSyncRep(mode, services, ns);
           reps.push(rep.t);
           text = rep.text;
+          synced = rep.state;
           say(`${mode} ${n}: full sync ${r}/${REPS}: render ${rep.t.renderMs.toFixed(1)} ms + apply ${rep.t.applyMs.toFixed(1)} ms = ${rep.t.totalMs.toFixed(1)} ms`);
         }
         const check = mode === "iptables" ? await checkIptables(ns, text, `${mode} ${n} full sync`) : await checkNft(ns, services, `${mode} ${n} full sync`);
 
         // one-Service change
         const changes: Change[] = [];
-        let state = services;
         for (let r = 1; r <= REPS; r++) {
-          const c = await changeRep(mode, n, ns, state, r);
-          state = c.next;
+          const c = await changeRep(mode, n, ns, synced!, r);
+          synced = c.next;
           changes.push(c.t);
           say(`${mode} ${n}: one-Service change ${r}/${REPS}: render ${c.t.renderMs.toFixed(1)} ms + apply ${c.t.applyMs.toFixed(1)} ms = ${c.t.totalMs.toFixed(1)} ms`);
         }
+        const state = synced!.services as ServiceModel[];
         if (mode === "iptables") await checkIptables(ns, restoreText(renderIptables(NODE, state)), `${mode} ${n} after the changes`);
         else await checkNft(ns, state, `${mode} ${n} after the changes`);
+
+        // the periodic full resync, on the node as it is now
+        const resync = await syncRep(mode, ns, synced, state, true, `${mode} full resync`);
+        say(`${mode} ${n}: full resync of the loaded node: render ${resync.t.renderMs.toFixed(1)} ms + apply ${resync.t.applyMs.toFixed(1)} ms = ${resync.t.totalMs.toFixed(1)} ms`);
+        if (mode === "iptables") await checkIptables(ns, restoreText(renderIptables(NODE, state)), `${mode} ${n} after the resync`);
+        else await checkNft(ns, state, `${mode} ${n} after the resync`);
 
         const result: SizeModeResult = {
           n,
           mode,
           fullSync: { reps, median: medianTiming(reps), bytes: reps[0].bytes, lines: reps[0].lines, check },
           change: { reps: changes, median: medianTiming(changes), bytes: changes[0].bytes, lines: changes[0].lines },
+          resync: resync.t,
         };
         if (LATENCY_SIZES.includes(n)) result.latency = await latencyAt(mode, n, ns, state);
         await delNetns(ns);

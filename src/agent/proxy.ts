@@ -4,15 +4,15 @@
 import { run } from "../kernel/exec.js";
 import type { ClusterModel, NodeModel } from "../model/types.js";
 import type { ServiceModel } from "../model/services.js";
-import { chainsOf, renderIptables, renderIptablesPartial, restoreText } from "../plan/proxy/iptables.js";
-import { renderNftables, renderNftablesUpdate } from "../plan/proxy/nftables.js";
 import { proxyNode, proxySteps } from "../plan/proxy/node.js";
+import { diffServices, planProxySync, proxySyncState, type ProxySyncState } from "../plan/proxy/sync.js";
 import { ipvsRestoreText, renderIpvs, renderIpvsDiff } from "../plan/proxy/ipvs.js";
 import { applyStage } from "../kernel/apply.js";
 
 interface NodeState {
   services: ServiceModel[];
-  chains: Set<string>;
+  /** iptables/nftables: what the last sync left (src/plan/proxy/sync.ts). */
+  sync?: ProxySyncState;
   /** Rules are loaded (up loads them when the lab has Services; else the first sync does). */
   loaded: boolean;
 }
@@ -25,15 +25,8 @@ export interface SyncResult {
   error?: string;
 }
 
-const key = (s: ServiceModel) => `${s.namespace}/${s.name}`;
-
 export function changedServices(prev: ServiceModel[], next: ServiceModel[]): Set<string> {
-  const before = new Map(prev.map((s) => [key(s), JSON.stringify(s)]));
-  const after = new Map(next.map((s) => [key(s), JSON.stringify(s)]));
-  const changed = new Set<string>();
-  for (const [k, v] of after) if (before.get(k) !== v) changed.add(k);
-  for (const k of before.keys()) if (!after.has(k)) changed.add(k);
-  return changed;
+  return diffServices({ services: prev }, next).changed;
 }
 
 export class KubeProxy {
@@ -48,12 +41,23 @@ export class KubeProxy {
     const loaded = model.services.length > 0;
     for (const n of model.nodes) {
       const pn = proxyNode(model, n);
-      this.nodes.set(n.name, {
-        services: initial,
-        chains: model.proxy.mode === "iptables" && loaded ? chainsOf(renderIptables(pn, initial)) : new Set(),
-        loaded,
-      });
+      const mode = model.proxy.mode;
+      this.nodes.set(n.name, { services: initial, sync: loaded && mode !== "ipvs" ? proxySyncState(mode, pn, initial) : undefined, loaded });
     }
+  }
+
+  private cleanup?: NodeJS.Timeout;
+  private latest: ServiceModel[] = [];
+
+  /** nftables: delete what a partial sync only flushed, a second later (as kube-proxy does),
+   * in a sync of its own (to the latest Services) — off the path of the change. */
+  private scheduleCleanup() {
+    if (this.cleanup) return;
+    this.cleanup = setTimeout(() => {
+      this.cleanup = undefined;
+      void this.sync(this.latest);
+    }, 1000);
+    this.cleanup.unref();
   }
 
   setModel(m: ClusterModel) {
@@ -62,30 +66,33 @@ export class KubeProxy {
 
   /** Sync every node to `services`; `full` rewrites everything. Syncs are serialized. */
   sync(services: ServiceModel[], full = false): Promise<SyncResult[]> {
+    this.latest = services;
     const p = this.queue.then(() => Promise.all(this.model.nodes.map((n) => this.syncNode(n, services, full))));
     this.queue = p.catch(() => undefined);
     return p;
   }
 
   private async syncNode(node: NodeModel, services: ServiceModel[], full: boolean): Promise<SyncResult> {
-    const st = this.nodes.get(node.name) ?? { services: [], chains: new Set<string>(), loaded: false };
+    const st: NodeState = this.nodes.get(node.name) ?? { services: [], loaded: false };
     this.nodes.set(node.name, st);
     const t0 = Date.now();
     const pn = proxyNode(this.model, node);
-    const changed = changedServices(st.services, services);
-    if (!full && st.loaded && changed.size === 0) return { node: node.name, changed: 0, full, ms: 0 };
+    const mode = this.model.proxy.mode;
+    const prev = st.loaded ? st.sync : undefined;
+    const diff = mode === "ipvs" ? undefined : diffServices(prev, services);
+    const changed = diff ? diff.changed : changedServices(st.services, services);
+    const pending = prev?.nftPending?.length ?? 0;
+    if (!full && st.loaded && changed.size === 0 && pending === 0) return { node: node.name, changed: 0, full, ms: 0 };
     try {
-      if (!st.loaded) {
+      if (mode !== "ipvs") {
+        // The same step the Services bench times (scripts/bench-services.ts).
+        const plan = planProxySync(mode, pn, prev, services, full, diff);
+        if (plan.input) await run("ip", ["netns", "exec", node.netns, ...plan.argv], { input: plan.input });
+        st.sync = plan.next;
+        if (plan.next.nftPending?.length) this.scheduleCleanup();
+      } else if (!st.loaded) {
         // Never loaded (the lab had no Services at `up`): the plan's own first-load steps.
         await applyStage({ name: "kube-proxy rules", steps: proxySteps(this.model, node, services) });
-        if (this.model.proxy.mode === "iptables") st.chains = chainsOf(renderIptables(pn, services));
-      } else if (this.model.proxy.mode === "iptables") {
-        const text = restoreText(renderIptablesPartial(pn, services, full ? "all" : changed, st.chains));
-        await run("ip", ["netns", "exec", node.netns, "iptables-restore", "--noflush"], { input: text });
-        st.chains = chainsOf(renderIptables(pn, services));
-      } else if (this.model.proxy.mode === "nftables") {
-        const text = full ? renderNftables(pn, services) : renderNftablesUpdate(pn, st.services, services);
-        await run("ip", ["netns", "exec", node.netns, "nft", "-f", "-"], { input: text });
       } else {
         // IPVS: bind new VIPs, converge the ipsets and iptables rules (whole texts converge),
         // apply the virtual/real server diff, then unbind VIPs no longer used — kube-proxy's order.
@@ -104,7 +111,8 @@ export class KubeProxy {
       st.loaded = true;
       st.services = services;
       const r = { node: node.name, changed: changed.size, full, ms: Date.now() - t0 };
-      if (changed.size || !full) this.log(`kube-proxy ${this.model.proxy.mode} sync on ${node.name}: ${full ? "full" : `${changed.size} service(s) changed`} in ${r.ms} ms`);
+      const what = full ? "full" : changed.size ? `${changed.size} service(s) changed` : `${pending} flushed chain(s)/set(s) deleted`;
+      if (changed.size || !full) this.log(`kube-proxy ${this.model.proxy.mode} sync on ${node.name}: ${what} in ${r.ms} ms`);
       return r;
     } catch (e) {
       const error = (e as Error).message;

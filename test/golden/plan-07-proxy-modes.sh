@@ -250,7 +250,7 @@ table ip kube-proxy {
 
 	chain service-FY5PMXPG-kube-system/kube-dns/udp/dns {
 		ip daddr 10.96.0.10 udp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-		numgen random mod 1 vmap { 0 : goto endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 }
+		goto endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53
 	}
 
 	chain endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 {
@@ -260,7 +260,7 @@ table ip kube-proxy {
 
 	chain service-NWBZK7IH-kube-system/kube-dns/tcp/dns-tcp {
 		ip daddr 10.96.0.10 tcp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-		numgen random mod 1 vmap { 0 : goto endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 }
+		goto endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53
 	}
 
 	chain endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 {
@@ -429,7 +429,7 @@ table ip kube-proxy {
 
 	chain service-FY5PMXPG-kube-system/kube-dns/udp/dns {
 		ip daddr 10.96.0.10 udp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-		numgen random mod 1 vmap { 0 : goto endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 }
+		goto endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53
 	}
 
 	chain endpoint-3WHXD5F5-kube-system/kube-dns/udp/dns__10.244.1.4/53 {
@@ -439,7 +439,7 @@ table ip kube-proxy {
 
 	chain service-NWBZK7IH-kube-system/kube-dns/tcp/dns-tcp {
 		ip daddr 10.96.0.10 tcp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
-		numgen random mod 1 vmap { 0 : goto endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 }
+		goto endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53
 	}
 
 	chain endpoint-5RB2OWQ2-kube-system/kube-dns/tcp/dns-tcp__10.244.1.4/53 {

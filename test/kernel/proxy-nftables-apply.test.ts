@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProxyNode, ServiceModel } from "../../src/model/services.js";
-import { nftablesChainNames, renderNftables, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
+import { nftablesChainNames, renderNftables, renderNftablesSync, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
 import { clone, endpoint, find, fixtureServices, node1, node2, serviceCIDRs } from "../lib/nftables-fixture.js";
 import { skipUnlessRoot } from "../lib/kernel.js";
 
@@ -127,6 +127,10 @@ function states(): State[] {
   step("local-lb's endpoint moves to node2", (s) => {
     find(s, "default", "local-lb").endpoints.http = [endpoint("10.244.2.20", 8080, "node2")];
   });
+  step("sticky gets its endpoints back (the kept one's affinity set stays)", (s) => {
+    find(s, "default", "sticky").endpoints[""] = find(fixtureServices(), "default", "sticky").endpoints[""];
+    return s;
+  });
   step("node-local loses its endpoint, kube-dns goes", (s) => {
     find(s, "default", "node-local").endpoints[""] = [];
     return s.filter((x) => x.name !== "kube-dns");
@@ -170,6 +174,29 @@ for (const node of [node1, node2] as ProxyNode[]) {
         t.equal(got, want, `update "${all[i].name}" gives the table of a fresh full render`);
       }
       t.equal(normalizeListing(nftList(nsA)), normalizeListing(listing), "after the round trip the table is the original one");
+
+      // The runtime's form: deletions deferred to a later transaction (the cleanup).
+      let pending: string[] = [];
+      const key = (x: { namespace: string; name: string }) => `${x.namespace}/${x.name}`;
+      for (let i = 1; i < all.length; i++) {
+        const a = all[i - 1].services;
+        const b = all[i].services;
+        const changed = new Set([...a, ...b].map(key).filter((k) => JSON.stringify(a.find((x) => key(x) === k)) !== JSON.stringify(b.find((x) => key(x) === k))));
+        const u = renderNftablesSync(node, a, b, changed, pending, false, { serviceCIDRs });
+        nftApply(nsA, u.text);
+        pending = u.pending;
+        nftApply(nsB, renderNftables(node, b, { serviceCIDRs }));
+        const want = normalizeListing(nftList(nsB));
+        const got = normalizeListing(nftList(nsA));
+        if (pending.length === 0) t.equal(got, want, `deferred update "${all[i].name}": the table of a fresh full render`);
+        const cleanup = renderNftablesSync(node, b, b, new Set(), pending, true, { serviceCIDRs });
+        t.same(cleanup.pending, [], "the cleanup leaves nothing pending");
+        if (pending.length) {
+          nftApply(nsA, cleanup.text);
+          pending = [];
+          t.equal(normalizeListing(nftList(nsA)), want, `deferred update "${all[i].name}" + cleanup: the table of a fresh full render`);
+        }
+      }
     } finally {
       nsDel(nsA);
       nsDel(nsB);

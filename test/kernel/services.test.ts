@@ -469,7 +469,7 @@ async function coreChecks(t: TapTest, lab: string, mode: "nftables" | "ipvs") {
   if (!ready) return;
   if (mode === "nftables") {
     const table = nftTable(lab, "node1");
-    t.match(table, /numgen random mod 3 vmap/, "nft: one numgen vmap picks the endpoint");
+    t.match(table, /numgen random mod 3 0 goto endpoint-\S+\n\s*numgen random mod 2 0 goto endpoint-\S+\n\s*goto endpoint-/, "nft: numgen coin tosses pick the endpoint");
     t.notMatch(inNetns(nodeNs(lab, "node1"), ["iptables-save", "-t", "nat"]).stdout, /KUBE-SERVICES/, "no iptables KUBE-SERVICES chain in nftables mode");
   }
   t.test(`${mode}: spread over 3 endpoints (300 new connections)`, async (t) => {

@@ -13,7 +13,9 @@ import {
   probability,
   renderIptables,
   renderIptablesPartial,
+  renderIptablesSync,
   restoreText,
+  EMPTY_IPTABLES_STATE,
   serviceChainNames,
   type IptablesOptions,
 } from "../../src/plan/proxy/iptables.js";
@@ -680,4 +682,44 @@ t.test("chainsOf: declared chains minus deleted ones", async (t) => {
   t.ok(c.has("KUBE-SERVICES") && c.has("KUBE-FORWARD") && c.has("KUBE-MARK-MASQ"));
   t.ok(c.has(serviceChainNames("shop/web:http", "tcp").svc));
   t.notOk([...c].some((x) => x.includes("CANARY")), "the canary chains belong to the jumps, not the restore");
+});
+
+// ---- klab's incremental sync (renderIptablesSync) ------------------------------------------------
+
+t.test("incremental sync: an endpoint change writes only that Service's chains", async (t) => {
+  const node = NODES.node1;
+  const prev = fixtureServices();
+  const full = renderIptablesSync(node, prev, "all", EMPTY_IPTABLES_STATE);
+  t.same(full.restore, { filter: renderIptables(node, prev).filter, nat: renderIptables(node, prev).nat }, `"all" from nothing is the full render`);
+
+  const next = fixtureServices();
+  const cart = next.find((s) => s.name === "cart")!;
+  cart.endpoints[""] = [...cart.endpoints[""].slice(0, -1), ep("10.244.1.77:8080@node2")];
+  const step = renderIptablesSync(node, next, new Set(["shop/cart"]), full.state);
+  t.equal(step.restore.filter, "", "filter unchanged: not written");
+  const declared = lines(step.restore.nat).filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]);
+  t.notOk(declared.some((c) => !isServiceChainName(c)), "no top-level chain declared (KUBE-SERVICES is unchanged)");
+  t.notOk(lines(step.restore.nat).some((l) => l.startsWith("-A KUBE-SERVICES ")), "no KUBE-SERVICES rule written");
+  t.ok(declared.includes(serviceChainNames("shop/cart", "tcp").svc), "the Service's chain is rewritten");
+  t.same(
+    applyRestore(applyRestore(emptyState(), restoreText(full.restore)), restoreText(step.restore)),
+    applyRestore(emptyState(), restoreText(renderIptables(node, next))),
+    "applied on top: equals a full render of the new state",
+  );
+  t.same([...step.state.chains].sort(), [...chainsOf(renderIptables(node, next))].sort(), "the state knows the chains left");
+
+  // The Services that did not change are reused, not re-rendered: same objects.
+  const web = full.state.services!.get("shop/web");
+  t.equal(step.state.services!.get("shop/web"), web, "unchanged Service's contribution reused");
+
+  // A Service removed changes KUBE-SERVICES: then it is rewritten.
+  const fewer = next.filter((s) => s.name !== "front");
+  const gone = renderIptablesSync(node, fewer, new Set(["shop/front"]), step.state);
+  t.ok(lines(gone.restore.nat).includes(":KUBE-SERVICES - [0:0]"), "KUBE-SERVICES changed: declared and rewritten");
+  t.same(
+    applyRestore(applyRestore(applyRestore(emptyState(), restoreText(full.restore)), restoreText(step.restore)), restoreText(gone.restore)),
+    applyRestore(emptyState(), restoreText(renderIptables(node, fewer))),
+    "second step applied: equals a full render",
+  );
+  t.same(renderIptablesSync(node, fewer, new Set(), gone.state).restore, { filter: "", nat: "" }, "nothing changed: nothing to write");
 });

@@ -10,8 +10,10 @@
 //   rules, in the order kube-proxy emits them (top-level rules, then service port by service
 //   port), ending with the nat KUBE-SERVICES "nodeports" rule, which must be last.
 //
-// Always applied with `iptables-restore --noflush`: declaring a chain flushes (or creates) it,
-// chains that are not declared — the built-in ones, other software's — are left alone.
+// kube-proxy applies it with `iptables-restore --noflush`: declaring a chain flushes (or
+// creates) it, chains that are not declared — the built-in ones, other software's — are left
+// alone. klab's partial syncs do the same; its full syncs replace the node's tables whole
+// (src/plan/proxy/sync.ts says why).
 //
 // What is not modelled (the model has no such fields): externalIPs, loadBalancerSourceRanges
 // (KUBE-FW-* chains), healthCheckNodePort, topology hints, serving/terminating endpoints,
@@ -61,10 +63,23 @@ function base32(bytes: Uint8Array): string {
 
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
 
+// Chain names are hashes of stable strings: remembered, as kube-proxy caches them per service
+// port and endpoint between syncs (hashing dominated rendering at 10k Services).
+const hashes = new Map<string, string>();
+function hash16(s: string): string {
+  let h = hashes.get(s);
+  if (h === undefined) {
+    if (hashes.size >= 1 << 20) hashes.clear();
+    h = base32(sha256(s)).slice(0, 16);
+    hashes.set(s, h);
+  }
+  return h;
+}
+
 /** kube-proxy's portProtoHash: first 16 chars of base32(sha256(servicePortName + protocol)).
  * `protocol` is used as given; kube-proxy passes it lowercased ("tcp", "udp"). */
 export function portProtoHash(servicePortName: string, protocol: string): string {
-  return base32(sha256(servicePortName + protocol)).slice(0, 16);
+  return hash16(servicePortName + protocol);
 }
 
 export interface ServiceChainNames {
@@ -88,7 +103,7 @@ export function serviceChainNames(servicePortName: string, protocol: string): Se
 /** kube-proxy's servicePortEndpointChainName: KUBE-SEP- + base32(sha256(name + protocol +
  * endpoint))[:16], `endpoint` being "ip:port" (net.JoinHostPort). */
 export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
-  return `KUBE-SEP-${base32(sha256(servicePortName + protocol.toLowerCase() + endpoint)).slice(0, 16)}`;
+  return `KUBE-SEP-${hash16(servicePortName + protocol.toLowerCase() + endpoint)}`;
 }
 
 /** "ip:port" as Go's net.JoinHostPort writes it. */
@@ -106,6 +121,13 @@ export function isServiceChainName(chain: string): boolean {
 /** Go's fmt.Sprintf("%0.10f", 1.0/float64(n)): the float64 rounded to 10 decimals from its exact
  * binary value, ties to even (Number#toFixed rounds ties up, which differs at n = 2048). */
 export function probability(n: number): string {
+  let p = probabilities.get(n);
+  if (p === undefined) probabilities.set(n, (p = formatProbability(n)));
+  return p;
+}
+const probabilities = new Map<number, string>();
+
+function formatProbability(n: number): string {
   const x = 1 / n;
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, x);
@@ -172,7 +194,20 @@ interface Writer {
   natRules: string[];
   /** Every nat service chain the current state uses (written or, in a partial sync, skipped). */
   activeNat: Set<string>;
+  contributions: Map<string, ServiceContribution>;
+  /** The nat rules of the top-level chains, in order (every filter rule is top-level). */
+  natTop: string[];
 }
+
+/** One Service's part of the top-level chains, and the nat chains it uses. */
+export interface ServiceContribution {
+  nat: string[];
+  filter: string[];
+  chains: string[];
+}
+
+const TOP_LEVEL_NAT = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ];
+const SERVICE_CHAIN_RULE = new RegExp(`^-A (${SERVICE_CHAIN_PREFIXES.join("|")})`);
 
 const chainLine = (chain: string) => `:${chain} - [0:0]`;
 
@@ -185,25 +220,38 @@ function proxiedServices(services: readonly ServiceModel[]): ServiceModel[] {
   return services.filter((s) => s.type !== "ExternalName" && s.clusterIP !== null && s.clusterIP !== "");
 }
 
+function countEndpoints(proxied: readonly ServiceModel[]): number {
+  let n = 0;
+  for (const svc of proxied) for (const port of svc.ports) n += (svc.endpoints[port.name] ?? []).length;
+  return n;
+}
+
 function render(
   node: ProxyNode,
   services: readonly ServiceModel[],
   opts: IptablesOptions,
   writesChainsOf: (serviceKey: string) => boolean,
+  reuse?: ReadonlyMap<string, ServiceContribution>,
+  /** Endpoints of all the Services, when `services` is only some of them. */
+  allEndpoints?: number,
 ): Writer & { finish(): void } {
   const localhostNodePorts = opts.localhostNodePorts ?? true;
   const randomFully = opts.randomFully ?? true;
-  const w: Writer = { filterChains: [], filterRules: [], natChains: [], natRules: [], activeNat: new Set() };
+  const w: Writer = { filterChains: [], filterRules: [], natChains: [], natRules: [], natTop: [], activeNat: new Set(), contributions: new Map() };
+  const natTop = (l: string) => {
+    w.natRules.push(l);
+    w.natTop.push(l);
+  };
   const mark = `${MASQUERADE_MARK}/${MASQUERADE_MARK}`;
 
   for (const c of [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]) w.filterChains.push(chainLine(c));
-  for (const c of [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]) w.natChains.push(chainLine(c));
+  for (const c of TOP_LEVEL_NAT) w.natChains.push(chainLine(c));
 
-  w.natRules.push(`-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark} -j RETURN`);
+  natTop(`-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark} -j RETURN`);
   // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
-  w.natRules.push(`-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQUERADE_MARK}`);
-  w.natRules.push(`-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${randomFully ? " --random-fully" : ""}`);
-  w.natRules.push(`-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQUERADE_MARK}`);
+  natTop(`-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQUERADE_MARK}`);
+  natTop(`-A ${KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${randomFully ? " --random-fully" : ""}`);
+  natTop(`-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQUERADE_MARK}`);
 
   if (localhostNodePorts) {
     // route_localnet opens 127.0.0.0/8 to the wire (issue 90259); this closes it again.
@@ -214,16 +262,28 @@ function render(
   }
 
   const proxied = proxiedServices(services);
-  let totalEndpoints = 0;
-  for (const svc of proxied) for (const port of svc.ports) totalEndpoints += (svc.endpoints[port.name] ?? []).length;
+  const totalEndpoints = allEndpoints ?? countEndpoints(proxied);
   const largeClusterMode = totalEndpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
   const withComment = (args: string, comment: string) => (largeClusterMode ? args : `${args} -m comment --comment ${comment}`);
 
-  const discard: string[] = [];
   for (const svc of proxied) {
     const serviceKey = `${svc.namespace}/${svc.name}`;
     const writeChains = writesChainsOf(serviceKey);
+    // An unchanged Service contributes what it did last time (its chains are not rewritten).
+    const last = writeChains ? undefined : reuse?.get(serviceKey);
+    if (last) {
+      // (its chains are not added to activeNat: only a changed Service's chains can go stale)
+      for (const l of last.nat) natTop(l);
+      for (const l of last.filter) w.filterRules.push(l);
+      w.contributions.set(serviceKey, last);
+      continue;
+    }
+    const c: ServiceContribution = { nat: [], filter: [], chains: [] };
+    w.contributions.set(serviceKey, c);
     for (const port of svc.ports) {
+      const natTopBefore = c.nat.length;
+      const filterTopBefore = c.filter.length;
+      const chainsBefore = c.chains.length;
       const spn = servicePortName(svc, port);
       const protocol = port.protocol.toLowerCase();
       const names = serviceChainNames(spn, protocol);
@@ -282,38 +342,48 @@ function render(
 
       // Capture the clusterIP.
       if (hasInternalEndpoints) {
-        w.natRules.push(`-A ${KUBE_SERVICES} -m comment --comment "${spn} cluster IP" ${match} ${vip} -j ${internalTrafficChain}`);
+        c.nat.push(`-A ${KUBE_SERVICES} -m comment --comment "${spn} cluster IP" ${match} ${vip} -j ${internalTrafficChain}`);
       } else {
-        w.filterRules.push(`-A ${KUBE_SERVICES} -m comment --comment ${internalFilterComment} ${match} ${vip} -j ${internalFilterTarget}`);
+        c.filter.push(`-A ${KUBE_SERVICES} -m comment --comment ${internalFilterComment} ${match} ${vip} -j ${internalFilterTarget}`);
       }
 
       // Capture load-balancer ingress.
       for (const lbip of lbVIPs) {
         if (hasEndpoints) {
-          w.natRules.push(`-A ${KUBE_SERVICES} -m comment --comment "${spn} loadbalancer IP" ${match} -d ${lbip} --dport ${port.port} -j ${externalTrafficChain}`);
+          c.nat.push(`-A ${KUBE_SERVICES} -m comment --comment "${spn} loadbalancer IP" ${match} -d ${lbip} --dport ${port.port} -j ${externalTrafficChain}`);
         }
       }
       if (!hasExternalEndpoints) {
         for (const lbip of lbVIPs) {
-          w.filterRules.push(`-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${match} -d ${lbip} --dport ${port.port} -j ${externalFilterTarget}`);
+          c.filter.push(`-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} ${match} -d ${lbip} --dport ${port.port} -j ${externalFilterTarget}`);
         }
       }
 
       // Capture nodeports.
       if (nodePort !== 0) {
         if (hasEndpoints) {
-          w.natRules.push(`-A ${KUBE_NODEPORTS} -m comment --comment ${spn} ${match} --dport ${nodePort} -j ${externalTrafficChain}`);
+          c.nat.push(`-A ${KUBE_NODEPORTS} -m comment --comment ${spn} ${match} --dport ${nodePort} -j ${externalTrafficChain}`);
         }
         if (!hasExternalEndpoints) {
-          w.filterRules.push(
+          c.filter.push(
             `-A ${KUBE_EXTERNAL_SERVICES} -m comment --comment ${externalFilterComment} -m addrtype --dst-type LOCAL ${match} --dport ${nodePort} -j ${externalFilterTarget}`,
           );
         }
       }
 
-      // The per-service chains; in a partial sync, only for services that changed.
-      const natChains = writeChains ? w.natChains : discard;
-      const natRules = writeChains ? w.natRules : discard;
+      // The per-service chains; in a partial sync, only for services that changed (the others'
+      // chains are only counted as in use, which is all the stale-chain cleanup needs).
+      for (const l of c.nat.slice(natTopBefore)) natTop(l);
+      for (const l of c.filter.slice(filterTopBefore)) w.filterRules.push(l);
+      const seps = new Map(reachable.map((ep) => [ep, endpointChainName(spn, protocol, endpointString(ep))]));
+      if (usesExternalTrafficChain) c.chains.push(externalTrafficChain);
+      if (usesClusterPolicyChain) c.chains.push(clusterPolicyChain);
+      if (usesLocalPolicyChain) c.chains.push(localPolicyChain);
+      for (const sep of seps.values()) c.chains.push(sep);
+      for (const ch of c.chains.slice(chainsBefore)) w.activeNat.add(ch);
+      if (!writeChains) continue;
+      const natChains = w.natChains;
+      const natRules = w.natRules;
 
       // Internal traffic: masquerade off-cluster sources so replies come back through us.
       if (hasInternalEndpoints) {
@@ -323,7 +393,6 @@ function render(
       // External traffic (NodePort, load balancer) enters the EXT chain.
       if (usesExternalTrafficChain) {
         natChains.push(chainLine(externalTrafficChain));
-        w.activeNat.add(externalTrafficChain);
         if (!externalPolicyLocal) {
           // Endpoints may be on other nodes: masquerade, replies must come back here.
           natRules.push(`-A ${externalTrafficChain} -m comment --comment "masquerade traffic for ${spn} external destinations" -j ${KUBE_MARK_MASQ}`);
@@ -345,37 +414,32 @@ function render(
       const writeServiceToEndpointRules = (chain: string, endpoints: EndpointModel[]) => {
         if (svc.sessionAffinity === "ClientIP") {
           for (const ep of endpoints) {
-            const sep = endpointChainName(spn, protocol, endpointString(ep));
+            const sep = seps.get(ep)!;
             natRules.push(
               `${withComment(`-A ${chain}`, `"${spn} -> ${endpointString(ep)}"`)} -m recent --name ${sep} --rcheck --seconds ${svc.affinityTimeoutSeconds} --reap -j ${sep}`,
             );
           }
         }
         endpoints.forEach((ep, i) => {
-          const sep = endpointChainName(spn, protocol, endpointString(ep));
           const args = withComment(`-A ${chain}`, `"${spn} -> ${endpointString(ep)}"`);
           // Each rule but the last is a coin toss with 1/(remaining); the last always matches.
           const stat = i < endpoints.length - 1 ? ` -m statistic --mode random --probability ${probability(endpoints.length - i)}` : "";
-          natRules.push(`${args}${stat} -j ${sep}`);
+          natRules.push(`${args}${stat} -j ${seps.get(ep)!}`);
         });
       };
 
       if (usesClusterPolicyChain) {
         natChains.push(chainLine(clusterPolicyChain));
-        w.activeNat.add(clusterPolicyChain);
         writeServiceToEndpointRules(clusterPolicyChain, clusterEndpoints);
       }
       if (usesLocalPolicyChain) {
         natChains.push(chainLine(localPolicyChain));
-        w.activeNat.add(localPolicyChain);
         writeServiceToEndpointRules(localPolicyChain, localEndpoints);
       }
 
       // One chain per endpoint: hairpin masquerade, affinity bookkeeping, DNAT.
-      for (const ep of reachable) {
-        const sep = endpointChainName(spn, protocol, endpointString(ep));
+      for (const [ep, sep] of seps) {
         natChains.push(chainLine(sep));
-        w.activeNat.add(sep);
         const args = withComment(`-A ${sep}`, spn);
         natRules.push(`${args} -s ${ep.ip} -j ${KUBE_MARK_MASQ}`);
         const affinity = svc.sessionAffinity === "ClientIP" ? ` -m recent --name ${sep} --set` : "";
@@ -387,7 +451,7 @@ function render(
   const finish = () => {
     // The tail-call to KUBE-NODEPORTS must be the last rule of KUBE-SERVICES.
     const destinations = localhostNodePorts ? "-m addrtype --dst-type LOCAL" : "-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8";
-    w.natRules.push(`-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" ${destinations} -j ${KUBE_NODEPORTS}`);
+    natTop(`-A ${KUBE_SERVICES} -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" ${destinations} -j ${KUBE_NODEPORTS}`);
 
     // Drop INVALID packets (nf_conntrack_tcp_be_liberal is not set in a node), accept what was
     // marked for masquerade (NodePort traffic) and its replies even if FORWARD's policy is DROP.
@@ -440,14 +504,139 @@ export function renderIptablesPartial(
   previousChains: ReadonlySet<string>,
   opts: IptablesOptions = {},
 ): IptablesRestore {
-  const w = render(node, services, opts, (key) => changed === "all" || changed.has(key));
-  const stale = [...previousChains].filter((c) => isServiceChainName(c) && !w.activeNat.has(c)).sort();
+  return renderIptablesSync(node, services, changed, { chains: previousChains }, opts).restore;
+}
+
+/** What one node's last sync left, as the next partial sync needs it. */
+export interface IptablesSyncState {
+  /** Every chain of the node's filter and nat tables (kube-proxy reads them from iptables-save). */
+  chains: ReadonlySet<string>;
+  /** The rules of each top-level chain as last written ("filter KUBE-SERVICES" → lines). When
+   * given, a top-level chain whose rules are unchanged is not rewritten. */
+  topLevel?: ReadonlyMap<string, string>;
+  /** What each Service ("ns/name") contributed; when given, reused for the unchanged ones. */
+  services?: ReadonlyMap<string, ServiceContribution>;
+}
+
+/** Before the first sync. */
+export const EMPTY_IPTABLES_STATE: IptablesSyncState = { chains: new Set(), topLevel: new Map() };
+
+/**
+ * renderIptablesPartial, plus the state the sync leaves (for the next one), without re-rendering
+ * the Services that did not change. With `previous.topLevel`, klab goes one step further than
+ * kube-proxy (which rewrites KUBE-SERVICES and the other top-level chains on every sync): a
+ * top-level chain whose rules are the ones it last wrote is neither declared nor rewritten, and
+ * a table with nothing to write is left out. The result on the node is the same; but an endpoint
+ * change no longer costs 10k KUBE-SERVICES rules (iptables-nft 1.8.9 inserts every jump target
+ * of a --noflush restore into a sorted list: ~1.4 s for 10k rules).
+ */
+export function renderIptablesSync(
+  node: ProxyNode,
+  services: readonly ServiceModel[],
+  changed: ReadonlySet<string> | "all",
+  previous: IptablesSyncState,
+  opts: IptablesOptions = {},
+): { restore: IptablesRestore; state: IptablesSyncState } {
+  if (changed !== "all" && previous.services && previous.topLevel) {
+    const quick = renderChangedOnly(node, services, changed, previous as Required<IptablesSyncState>, opts);
+    if (quick) return quick;
+  }
+  const w = render(node, services, opts, (key) => changed === "all" || changed.has(key), previous.services);
+  // Stale chains: with per-Service bookkeeping only the changed Services' old chains can be.
+  const incremental = changed !== "all" && previous.services !== undefined;
+  const candidates = incremental ? [...changed].flatMap((k) => previous.services!.get(k)?.chains ?? []) : previous.chains;
+  const stale: string[] = [];
+  for (const c of candidates) if (isServiceChainName(c) && !w.activeNat.has(c)) stale.push(c);
+  stale.sort();
   for (const c of stale) {
     w.natChains.push(chainLine(c));
     w.natRules.push(`-X ${c}`);
   }
   w.finish();
-  return { filter: table("filter", w.filterChains, w.filterRules), nat: table("nat", w.natChains, w.natRules) };
+
+  // Top-level chains: those declared before the first service chain (all of filter's).
+  const topLevel = new Map<string, string>();
+  const skip = { filter: new Set<string>(), nat: new Set<string>() };
+  for (const [t, decl, rules, count] of [
+    ["filter", w.filterChains, w.filterRules, w.filterChains.length],
+    ["nat", w.natChains, w.natTop, TOP_LEVEL_NAT.length],
+  ] as const) {
+    const top = decl.slice(0, count).map((l) => l.slice(1, l.indexOf(" ")));
+    const prefixes = top.map((c) => `-A ${c} `);
+    const byChain: string[][] = top.map(() => []);
+    for (const r of rules) {
+      const i = prefixes.findIndex((p) => r.startsWith(p));
+      if (i >= 0) byChain[i].push(r);
+    }
+    top.forEach((c, i) => {
+      const text = byChain[i].join("\n");
+      topLevel.set(`${t} ${c}`, text);
+      if (previous.topLevel?.get(`${t} ${c}`) === text) skip[t].add(c);
+    });
+  }
+  const keep = (t: "filter" | "nat", decl: string[], rules: string[]) => {
+    if (skip[t].size === 0) return table(t, decl, rules);
+    const d = decl.filter((l) => !skip[t].has(l.slice(1, l.indexOf(" "))));
+    const r = rules.filter((l) => !(l.startsWith("-A ") && skip[t].has(l.slice(3, l.indexOf(" ", 3)))));
+    return d.length || r.length ? table(t, d, r) : "";
+  };
+  return {
+    restore: { filter: keep("filter", w.filterChains, w.filterRules), nat: keep("nat", w.natChains, w.natRules) },
+    state: stateOf(topLevel, w.contributions),
+  };
+}
+
+const sameLines = (a: readonly string[] = [], b: readonly string[] = []) => a.length === b.length && a.every((l, i) => l === b[i]);
+
+/** renderIptablesSync when the changed Services' top-level rules are the ones they had (an
+ * endpoint change): renders those Services only; undefined when a top-level chain changes. */
+function renderChangedOnly(
+  node: ProxyNode,
+  services: readonly ServiceModel[],
+  changed: ReadonlySet<string>,
+  previous: Required<IptablesSyncState>,
+  opts: IptablesOptions,
+): { restore: IptablesRestore; state: IptablesSyncState } | undefined {
+  const proxied = proxiedServices(services);
+  const some = proxied.filter((s) => changed.has(`${s.namespace}/${s.name}`));
+  const w = render(node, some, opts, () => true, undefined, countEndpoints(proxied));
+  for (const k of changed) {
+    const was = previous.services.get(k);
+    const now = w.contributions.get(k);
+    if (!sameLines(was?.nat, now?.nat) || !sameLines(was?.filter, now?.filter)) return undefined;
+  }
+  const stale: string[] = [];
+  for (const k of changed) for (const c of previous.services.get(k)?.chains ?? []) if (!w.activeNat.has(c)) stale.push(c);
+  stale.sort();
+  const decl = [...w.natChains.slice(TOP_LEVEL_NAT.length), ...stale.map(chainLine)];
+  const rules = [...w.natRules.filter((r) => SERVICE_CHAIN_RULE.test(r)), ...stale.map((c) => `-X ${c}`)];
+  const contributions = new Map(previous.services);
+  for (const k of changed) {
+    const c = w.contributions.get(k);
+    if (c) contributions.set(k, c);
+    else contributions.delete(k);
+  }
+  return {
+    restore: { filter: "", nat: decl.length || rules.length ? table("nat", decl, rules) : "" },
+    state: stateOf(previous.topLevel, contributions),
+  };
+}
+
+/** A sync state whose chain set is derived when asked (from the state itself only: a partial
+ * sync of 10k Services need not copy 40k names, nor keep the previous state alive). */
+function stateOf(topLevel: ReadonlyMap<string, string>, services: ReadonlyMap<string, ServiceContribution>): IptablesSyncState {
+  let chains: Set<string> | undefined;
+  return {
+    get chains() {
+      if (!chains) {
+        chains = new Set([...topLevel.keys()].map((k) => k.slice(k.indexOf(" ") + 1)));
+        for (const c of services.values()) for (const ch of c.chains) chains.add(ch);
+      }
+      return chains;
+    },
+    topLevel,
+    services,
+  };
 }
 
 /** The chains a restore text leaves in place: every declared chain, minus those it deletes.

@@ -2,7 +2,7 @@
 // Kubernetes 1.33, pkg/proxy/nftables/proxier.go): everything lives in `table ip kube-proxy`;
 // ClusterIPs, LoadBalancer IPs and NodePorts are dispatched by verdict maps (`service-ips`,
 // `service-nodeports`) to per-service-port chains `service-<HASH>-ns/name/proto/port`, which
-// pick an endpoint with `numgen random mod N vmap { … }` and jump to per-endpoint chains
+// pick an endpoint with `numgen random` and go to per-endpoint chains
 // `endpoint-<HASH>-ns/name/proto/port__ip/port` that DNAT. Services without usable endpoints
 // go in `no-endpoint-services` / `no-endpoint-nodeports` (reject, or drop for a Local traffic
 // policy with no local endpoints), checked from the filter hooks.
@@ -13,9 +13,18 @@
 //   renderNftablesUpdate  only what differs between two states, like kube-proxy's partial
 //                         syncs: map/set elements added/deleted, the chains of changed services
 //                         flushed and refilled, the chains and affinity sets of gone endpoints
-//                         and services flushed and deleted.
+//                         and services flushed and deleted;
+//   renderNftablesSync    the same, as klab's runtime applies it: what is gone is flushed now
+//                         and deleted by a later transaction (as kube-proxy does), chains are
+//                         refilled with `add chain X { … }` — nft 1.0.6 lists the whole table's
+//                         chains before an `add rule` or a `delete`, not before these.
 //
 // Where this differs from kube-proxy 1.33, and why:
+// - The endpoint choice: kube-proxy writes one `numgen random mod N vmap { 0 : goto …, … }`
+//   rule; here it is N-1 rules `numgen random mod K 0 goto …` (K = N, N-1, … 2) and a final
+//   `goto`, the same uniform choice. Each anonymous vmap makes the kernel walk the whole
+//   transaction when the rule binds it, so one transaction of 10k Services took 86 s (kube-proxy
+//   meets this too: kubernetes#139328); without sets it takes ~2 s.
 // - Base-chain priorities: kube-proxy writes `priority dstnat-10` / `dstnat+10` / `dstnat` on
 //   every base chain. nft 1.0.6 (Debian 12) only accepts the `dstnat` name on the prerouting
 //   hook ("invalid priority expression value in this context" on input/forward/output), so
@@ -26,10 +35,10 @@
 //   lists both as `0x00004000`).
 // - `--nodeport-addresses` is kube-proxy's nftables default ("primary"): the node's own IP, so
 //   the `nodeport-ips` set holds ProxyNode.ip and NodePorts match `ip daddr @nodeport-ips`.
-// - Stale chains are deleted in the same transaction that drops their last reference.
-//   kube-proxy flushes them and deletes them a second later, because kernels before 6.2
-//   released chain references from deleted map elements/anonymous vmaps asynchronously; the
-//   fix is in every kernel klab targets (6.1 stable backports included).
+// - renderNftablesUpdate deletes stale chains in the same transaction that drops their last
+//   reference. kube-proxy flushes them and deletes them a second later, because kernels before
+//   6.2 released chain references from deleted map elements/anonymous vmaps asynchronously (the
+//   fix is in every kernel klab targets); renderNftablesSync defers them too, for speed.
 // - `cluster-ips-check`'s "drop traffic to unallocated ClusterIPs" rule needs the service
 //   CIDRs (kube-proxy learns them from ServiceCIDR objects and omits the rule without them):
 //   pass them in NftablesOptions.serviceCIDRs; ProxyNode does not carry them.
@@ -76,9 +85,17 @@ function base32(buf: Uint8Array): string {
 
 /** kube-proxy's hashAndTruncate: "<8 chars of base32(sha256(name))>-<name>", truncated with "...". */
 export function hashAndTruncate(name: string): string {
-  const hashed = `${base32(createHash("sha256").update(name).digest()).slice(0, 8)}-${name}`;
-  return hashed.length > CHAIN_NAME_BASE_MAX ? `${hashed.slice(0, CHAIN_NAME_BASE_MAX - 3)}...` : hashed;
+  let out = hashed.get(name);
+  if (out === undefined) {
+    // Remembered between syncs: hashing dominated rendering at 10k Services.
+    if (hashed.size >= 1 << 20) hashed.clear();
+    const h = `${base32(createHash("sha256").update(name).digest()).slice(0, 8)}-${name}`;
+    out = h.length > CHAIN_NAME_BASE_MAX ? `${h.slice(0, CHAIN_NAME_BASE_MAX - 3)}...` : h;
+    hashed.set(name, out);
+  }
+  return out;
 }
+const hashed = new Map<string, string>();
 
 /** "HASH-ns/name/proto/portName", e.g. "ULMVA6XW-ns1/svc1/tcp/p80". */
 export function servicePortChainNameBase(svc: Pick<ServiceModel, "namespace" | "name">, port: Pick<ServicePortModel, "name" | "protocol">): string {
@@ -258,7 +275,7 @@ function compareEndpoints(a: EndpointModel, b: EndpointModel): number {
 }
 
 /** The Services kube-proxy programs: not ExternalName, not headless. */
-function proxied(services: ServiceModel[]): ServiceModel[] {
+function proxied(services: readonly ServiceModel[]): ServiceModel[] {
   return services
     .filter((s) => s.type !== "ExternalName" && s.clusterIP !== null && s.clusterIP !== "" && s.clusterIP !== "None")
     .sort((a, b) => (a.namespace === b.namespace ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.namespace < b.namespace ? -1 : 1));
@@ -287,8 +304,9 @@ function renderService(node: ProxyNode, svc: ServiceModel): ServiceFragment {
     const externalChain = `external-${base}`;
     const { nodePort, externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } = servicePortInfo(svc, port);
     const endpoints = usableEndpoints(svc, port).sort(compareEndpoints);
-    const epChain = (ep: EndpointModel) => `endpoint-${endpointChainNameBase(svc, port, ep)}`;
-    const epAffinitySet = (ep: EndpointModel) => `affinity-${endpointChainNameBase(svc, port, ep)}`;
+    const epBase = new Map(endpoints.map((ep) => [ep, endpointChainNameBase(svc, port, ep)]));
+    const epChain = (ep: EndpointModel) => `endpoint-${epBase.get(ep)!}`;
+    const epAffinitySet = (ep: EndpointModel) => `affinity-${epBase.get(ep)!}`;
 
     // proxy.CategorizeEndpoints without topology or terminating endpoints.
     let clusterEndpoints: EndpointModel[] = [];
@@ -373,7 +391,12 @@ function renderService(node: ProxyNode, svc: ServiceModel): ServiceFragment {
     const writeServiceToEndpointRules = (svcChain: string, eps: EndpointModel[]) => {
       const c = chain(svcChain);
       if (affinity) for (const ep of eps) c.rules.push(`ip saddr @${epAffinitySet(ep)} goto ${epChain(ep)}`);
-      c.rules.push(`numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${epChain(ep)}`).join(", ")} }`);
+      // kube-proxy writes one `numgen random mod N vmap { 0 : goto …, … }`; its anonymous map
+      // costs the kernel a walk of the whole transaction when the rule binds it
+      // (__nft_set_trans_bind), so a full sync of 10k Services took 86 s. The same uniform
+      // choice as a chain of coin tosses, 1/N then 1/(N-1) … (the iptables mode's statistic
+      // rules), binds no set.
+      eps.forEach((ep, i) => c.rules.push(i < eps.length - 1 ? `numgen random mod ${eps.length - i} 0 goto ${epChain(ep)}` : `goto ${epChain(ep)}`));
     };
     if (usesClusterPolicyChain) writeServiceToEndpointRules(clusterPolicyChain, clusterEndpoints);
     if (usesLocalPolicyChain) writeServiceToEndpointRules(localPolicyChain, localEndpoints);
@@ -389,7 +412,7 @@ function renderService(node: ProxyNode, svc: ServiceModel): ServiceFragment {
   return frag;
 }
 
-function buildRuleset(node: ProxyNode, services: ServiceModel[], opts: NftablesOptions): Ruleset {
+function buildRuleset(node: ProxyNode, services: readonly ServiceModel[], opts: NftablesOptions): Ruleset {
   return {
     containers: CONTAINERS,
     fixedElements: nodeIPs(node).map((ip) => ({ container: C.nodePortIPs, element: { key: ip } })),
@@ -443,7 +466,7 @@ function header(node: ProxyNode, what: string): string[] {
  * The whole `ip kube-proxy` table for one node, as one `nft -f` transaction that replaces
  * the table atomically (`add table` so that `delete table` cannot fail, then the definition).
  */
-export function renderNftables(node: ProxyNode, services: ServiceModel[], opts: NftablesOptions = {}): string {
+export function renderNftables(node: ProxyNode, services: readonly ServiceModel[], opts: NftablesOptions = {}): string {
   const rs = buildRuleset(node, services, opts);
   const elements = collectElements(rs);
   const out: string[] = [...header(node, "full ruleset, replaces the table atomically"), "", `add table ${T}`, `delete table ${T}`, "", `table ${T} {`];
@@ -492,10 +515,53 @@ function fragmentKey(f: ServiceFragment | undefined): string {
  * refilled; chains and affinity sets that no longer exist are flushed and deleted (after the
  * elements and rules that referenced them). Unchanged Services are not mentioned at all, so
  * their affinity sets keep their entries. Returns only comments when nothing differs.
+ * `changed`, when given, must include every Service that differs between `prev` and `next`.
  */
-export function renderNftablesUpdate(node: ProxyNode, prev: ServiceModel[], next: ServiceModel[], opts: NftablesOptions = {}): string {
-  const a = buildRuleset(node, prev, opts);
-  const b = buildRuleset(node, next, opts);
+export function renderNftablesUpdate(
+  node: ProxyNode,
+  prev: readonly ServiceModel[],
+  next: readonly ServiceModel[],
+  opts: NftablesOptions = {},
+  changedServices?: ReadonlySet<string>,
+): string {
+  return update(node, prev, next, opts, changedServices).text;
+}
+
+/**
+ * The update klab's runtime applies (src/plan/proxy/sync.ts): renderNftablesUpdate, except
+ * that chains and affinity sets that are gone are flushed or left, not deleted — they are
+ * returned as `pending` ("chain NAME", "set NAME") and deleted by a later transaction, as
+ * kube-proxy does — and that chains are refilled as `add chain X { rule; … }`. Both because
+ * nft 1.0.6 lists every chain of the table (40k chains at 10k Services: ~0.2 s) before any
+ * `add rule` or `delete`, but not before `add chain` or `flush chain`. `deleteNow` deletes the
+ * pending ones of earlier syncs in this transaction (a cleanup); otherwise they carry over. A
+ * name in use again is never pending.
+ */
+export function renderNftablesSync(
+  node: ProxyNode,
+  prev: readonly ServiceModel[],
+  next: readonly ServiceModel[],
+  changedServices: ReadonlySet<string>,
+  pending: readonly string[],
+  deleteNow: boolean,
+  opts: NftablesOptions = {},
+): { text: string; pending: string[] } {
+  return update(node, prev, next, opts, changedServices, { pending, deleteNow });
+}
+
+function update(
+  node: ProxyNode,
+  prev: readonly ServiceModel[],
+  next: readonly ServiceModel[],
+  opts: NftablesOptions,
+  changedServices?: ReadonlySet<string>,
+  defer?: { pending: readonly string[]; deleteNow: boolean },
+): { text: string; pending: string[] } {
+  // Told which Services changed ("ns/name"), render only those: the others add nothing to the
+  // diff (no two Services share a map key), and rendering all 10k twice cost seconds.
+  const only = (ss: readonly ServiceModel[]) => (changedServices ? ss.filter((s) => changedServices.has(`${s.namespace}/${s.name}`)) : ss);
+  const a = buildRuleset(node, only(prev), opts);
+  const b = buildRuleset(node, only(next), opts);
   const out: string[] = [...header(node, "partial sync")];
 
   // Which Services changed (added, removed or rendered differently).
@@ -513,6 +579,8 @@ export function renderNftablesUpdate(node: ProxyNode, prev: ServiceModel[], next
 
   const aElems = collectElements(a);
   const bElems = collectElements(b);
+  const gone: string[] = [];
+  const inUse = new Set<string>();
   const lines = {
     deleteElements: [] as string[],
     flush: [] as string[],
@@ -542,20 +610,41 @@ export function renderNftablesUpdate(node: ProxyNode, prev: ServiceModel[], next
     const after = bBy.get(owner);
     for (const c of before?.chains ?? []) {
       lines.flush.push(`flush chain ${T} ${c.name}`);
-      if (!bChains.has(c.name)) lines.deleteChains.push(`delete chain ${T} ${c.name}`);
+      if (bChains.has(c.name)) continue;
+      if (defer) gone.push(`chain ${c.name}`);
+      else lines.deleteChains.push(`delete chain ${T} ${c.name}`);
     }
     for (const s of before?.sets ?? []) {
       const keep = bSets.get(s.name);
-      if (keep === undefined || !sameSet(keep, s)) lines.deleteSets.push(`delete set ${T} ${s.name}`);
+      // (a set whose type or timeout changed cannot wait: it is deleted and added again)
+      if (keep === undefined && defer) gone.push(`set ${s.name}`);
+      else if (keep === undefined || !sameSet(keep, s)) lines.deleteSets.push(`delete set ${T} ${s.name}`);
     }
     for (const s of after?.sets ?? []) {
+      inUse.add(`set ${s.name}`);
       const had = aSets.get(s.name);
-      if (had === undefined || !sameSet(had, s)) lines.addSets.push(`add set ${T} ${s.name} { ${containerBody(s).join(" ; ")} ; }`);
+      // Deferred form: declared again even when unchanged (a no-op that keeps its entries), so
+      // that nft knows the `@set` the refilled chains name without listing the table.
+      if (had === undefined || !sameSet(had, s) || defer) lines.addSets.push(`add set ${T} ${s.name} { ${containerBody(s).join(" ; ")} ; }`);
     }
     for (const c of after?.chains ?? []) {
+      inUse.add(`chain ${c.name}`);
+      // (created first, empty: the refilled chains may go to one created in the same transaction)
       if (!aChains.has(c.name)) lines.addChains.push(`add chain ${T} ${c.name}`);
-      for (const r of c.rules) lines.rules.push(`add rule ${T} ${c.name} ${r}`);
+      if (defer) {
+        if (c.rules.length) lines.rules.push(`add chain ${T} ${c.name} { ${c.rules.join("; ")}; }`);
+      } else for (const r of c.rules) lines.rules.push(`add rule ${T} ${c.name} ${r}`);
     }
+  }
+
+  // Deferred deletions: the earlier ones now (a cleanup) or later, with this sync's.
+  let pending: string[] = [];
+  if (defer) {
+    const earlier = defer.pending.filter((p) => !inUse.has(p));
+    if (defer.deleteNow) {
+      for (const p of earlier) (p.startsWith("chain ") ? lines.deleteChains : lines.deleteSets).push(`delete ${p.replace(" ", ` ${T} `)}`);
+    } else pending = earlier;
+    pending = [...new Set([...pending, ...gone.filter((p) => !inUse.has(p))])];
   }
 
   const section = (title: string, ls: string[]) => {
@@ -563,12 +652,13 @@ export function renderNftablesUpdate(node: ProxyNode, prev: ServiceModel[], next
   };
   section("1. drop elements that are gone or change value", lines.deleteElements);
   section("2. flush the chains of changed services (drops their references)", lines.flush);
-  section("3. delete chains and affinity sets that are gone", [...lines.deleteChains, ...lines.deleteSets]);
+  section(defer ? "3. delete chains and affinity sets left by earlier syncs" : "3. delete chains and affinity sets that are gone", [...lines.deleteChains, ...lines.deleteSets]);
   section("4. create new affinity sets and chains", [...lines.addSets, ...lines.addChains]);
   section("5. refill the chains of changed services", lines.rules);
   section("6. add new and changed elements", lines.addElements);
+  if (defer && pending.length) out.push("", `# left for a later transaction: ${pending.length} chain(s)/set(s), flushed and unreferenced`);
   out.push("");
-  return out.join("\n");
+  return { text: out.join("\n"), pending };
 }
 
 /** Names of the chains a rendered script defines or adds (`chain X {` / `add chain ip kube-proxy X`). */

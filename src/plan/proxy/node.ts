@@ -21,7 +21,6 @@ export function initialServices(m: ClusterModel): ServiceModel[] {
 /** The jumps from the built-in chains plus the full ruleset, as ONE iptables-restore input
  * for a fresh namespace (built-in chains get `-I` lines, as `iptables -I` would). */
 export function initialIptablesRestore(r: Pick<IptablesRuleset, "filter" | "nat">, jumps: string[] = iptablesJumps()): string {
-  const blocks = new Map<string, string[]>();
   const jumpsByTable = new Map<string, { chains: string[]; inserts: string[] }>();
   for (const line of jumps) {
     const m = /^-t (\S+) (-N|-I) (.*)$/.exec(line)!;
@@ -30,21 +29,25 @@ export function initialIptablesRestore(r: Pick<IptablesRuleset, "filter" | "nat"
     else j.inserts.push(`-I ${m[3]}`);
     jumpsByTable.set(m[1], j);
   }
-  let table = "";
-  for (const line of (r.filter + r.nat).split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1);
-    else if (line && line !== "COMMIT") blocks.set(table, [...(blocks.get(table) ?? []), line]);
-  }
-  const out: string[] = [];
+  // Works on the texts as they are (the nat table of 10k Services is ~100k lines).
+  const texts = new Map<string, string>();
+  for (const text of [r.filter, r.nat]) if (text) texts.set(/^\*(\S+)/.exec(text)![1], text);
+  let out = "";
   for (const t of ["mangle", "filter", "nat"]) {
-    const body = blocks.get(t) ?? [];
+    const text = texts.get(t) ?? `*${t}\nCOMMIT\n`;
     const j = jumpsByTable.get(t) ?? { chains: [], inserts: [] };
-    const declared = new Set(body.filter((l) => l.startsWith(":")).map((l) => l.slice(1).split(" ")[0]));
-    const decl = [...body.filter((l) => l.startsWith(":")), ...j.chains.filter((c) => !declared.has(c)).map((c) => `:${c} - [0:0]`)];
-    if (!decl.length && !j.inserts.length) continue;
-    out.push(`*${t}`, ...decl, ...body.filter((l) => !l.startsWith(":")), ...j.inserts, "COMMIT");
+    // the table's chain declarations come first, then its rules, then COMMIT
+    const start = text.indexOf("\n") + 1;
+    let end = start;
+    while (text.startsWith(":", end)) end = text.indexOf("\n", end) + 1;
+    const decl = text.slice(start, end);
+    const declared = new Set(decl.split("\n").map((l) => l.slice(1).split(" ")[0]));
+    const extra = j.chains.filter((c) => !declared.has(c)).map((c) => `:${c} - [0:0]\n`).join("");
+    if (!decl && !extra && !j.inserts.length) continue;
+    const commit = text.lastIndexOf("COMMIT");
+    out += `*${t}\n${decl}${extra}${text.slice(end, commit)}${j.inserts.map((l) => `${l}\n`).join("")}COMMIT\n`;
   }
-  return out.join("\n") + "\n";
+  return out;
 }
 
 export function proxySysctls(m: ClusterModel): [string, string][] {
