@@ -44,7 +44,7 @@ const SERVICE_FIELDS = Object.keys({
   externalTrafficPolicy: 0, internalTrafficPolicy: 0, publishNotReadyAddresses: 0, loadBalancerIP: 0, endpoints: 0,
 } satisfies Record<keyof ServiceModel, 0>) as (keyof ServiceModel)[];
 const PORT_FIELDS = Object.keys({ name: 0, protocol: 0, port: 0, nodePort: 0 } satisfies Record<keyof ServicePortModel, 0>) as (keyof ServicePortModel)[];
-const ENDPOINT_FIELDS = Object.keys({ ip: 0, port: 0, node: 0, pod: 0, ready: 0 } satisfies Record<keyof EndpointModel, 0>) as (keyof EndpointModel)[];
+const ENDPOINT_FIELDS = Object.keys({ ip: 0, port: 0, node: 0, pod: 0, ready: 0, hostname: 0 } satisfies Record<keyof EndpointModel, 0>) as (keyof EndpointModel)[];
 
 function sameList<T>(a: readonly T[], b: readonly T[], fields: readonly (keyof T)[]): boolean {
   if (a.length !== b.length) return false;
