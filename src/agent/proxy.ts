@@ -97,15 +97,19 @@ export class KubeProxy {
         // IPVS: bind new VIPs, converge the ipsets and iptables rules (whole texts converge),
         // apply the virtual/real server diff, then unbind VIPs no longer used — kube-proxy's order.
         const opts = { scheduler: this.model.proxy.ipvsScheduler };
-        const prev = renderIpvs(pn, full ? [] : st.services, opts);
-        const next = renderIpvs(pn, services, opts);
-        const d = renderIpvsDiff(prev, next);
         const ns = node.netns;
+        const next = renderIpvs(pn, services, opts);
+        // A full sync diffs against the kernel's own table (`ipvsadm -S -n`), never clears it:
+        // ipvsadm-restore empties the table first, and a connection to a VIP meanwhile reaches
+        // no virtual server and is refused by the node itself.
+        const prev = full
+          ? { ...renderIpvs(pn, [], opts), ipvsadm: (await run("ip", ["netns", "exec", ns, "ipvsadm", "-S", "-n"])).stdout }
+          : renderIpvs(pn, st.services, opts);
+        const d = renderIpvsDiff(prev, next);
         if (d.bind.length) await run("ip", ["-n", ns, "-force", "-batch", "-"], { input: d.bind.map((a) => `addr replace ${a} dev kube-ipvs0`).join("\n") + "\n" });
         await run("ip", ["netns", "exec", ns, "ipset", "restore"], { input: next.ipset });
         await run("ip", ["netns", "exec", ns, "iptables-restore", "--noflush"], { input: ipvsRestoreText(next.iptables) });
-        if (full) await run("ip", ["netns", "exec", ns, "ipvsadm-restore"], { input: next.ipvsadm });
-        else if (d.ipvsadm) await run("ip", ["netns", "exec", ns, "ipvsadm", "-R"], { input: d.ipvsadm });
+        if (d.ipvsadm) await run("ip", ["netns", "exec", ns, "ipvsadm", "-R"], { input: d.ipvsadm });
         if (d.unbind.length) await run("ip", ["-n", ns, "-force", "-batch", "-"], { input: d.unbind.map((a) => `addr del ${a} dev kube-ipvs0`).join("\n") + "\n" });
       }
       st.loaded = true;

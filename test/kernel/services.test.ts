@@ -80,9 +80,9 @@ const natRules = (lab: string, node: string) => inNetns(nodeNs(lab, node), ["ipt
 const nftTable = (lab: string, node: string) => inNetns(nodeNs(lab, node), ["nft", "list", "table", "ip", "kube-proxy"]).stdout;
 
 /** One curl with `n` URLs, one connection each: the bodies (pod names of /hostname). */
-function hostnames(lab: string, fromPod: string, url: string, n: number): string[] {
-  const r = klab(["exec", "--lab", lab, fromPod, "--", "curl", "-s", "-m", String(2 * SLOW), "-H", "Connection: close", "-w", "\\n", ...Array(n).fill(url)], { timeoutMs: 120_000 });
-  return r.stdout.split("\n").filter((l) => l !== "");
+function hostnames(lab: string, fromPod: string, url: string, n: number): string[] & { errors?: string } {
+  const r = klab(["exec", "--lab", lab, fromPod, "--", "curl", "-sS", "-m", String(2 * SLOW), "-H", "Connection: close", "-w", "\\n", ...Array(n).fill(url)], { timeoutMs: 120_000 });
+  return Object.assign(r.stdout.split("\n").filter((l) => l !== ""), { errors: r.stderr.trim() });
 }
 function tally(names: string[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -95,7 +95,7 @@ function checkSpread(t: TapTest, lab: string, fromPod: string, url: string, expe
   const t0 = now();
   const names = hostnames(lab, fromPod, url, requests);
   const counts = tally(names);
-  t.equal(names.length, requests, `all ${requests} requests answered (${now() - t0} ms)`);
+  t.equal(names.length, requests, `all ${requests} requests answered (${now() - t0} ms)${names.errors ? `; curl: ${names.errors.split("\n").slice(0, 5).join(" | ")}` : ""}`);
   t.same(Object.keys(counts).sort(), [...expected].sort(), `answered by exactly the ${expected.length} endpoints: ${JSON.stringify(counts)}`);
   for (const [pod, n] of Object.entries(counts)) {
     t.ok(n >= 0.15 * requests && n <= 0.55 * requests, `${pod}: ${n}/${requests} = ${((100 * n) / requests).toFixed(1)}% (15%-55%)`);
@@ -393,7 +393,7 @@ metadata: {name: ${name}}
 spec:
   nodes: 2
   clients: [{name: laptop}]
-  proxy: {mode: ${mode}}
+  proxy: {mode: ${mode}, syncPeriodSeconds: 1}   # full resyncs all through the traffic: they must never disturb it
 ---
 apiVersion: apps/v1
 kind: Deployment

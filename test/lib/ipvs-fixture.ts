@@ -185,6 +185,15 @@ export function parseIpsetRestore(text: string): Map<string, { type: string; opt
       const s = sets.get(f[1]);
       if (!s) throw new Error(`flush before create: ${line}`);
       s.members = [];
+    } else if (f[0] === "swap") {
+      const a = sets.get(f[1]);
+      const b = sets.get(f[2]);
+      if (!a || !b) throw new Error(`swap of a set not created: ${line}`);
+      if (a.type !== b.type) throw new Error(`swap of different types: ${line}`);
+      sets.set(f[1], b);
+      sets.set(f[2], a);
+    } else if (f[0] === "destroy") {
+      if (!sets.delete(f[1])) throw new Error(`destroy of a set not created: ${line}`);
     } else if (f[0] === "add") {
       const s = sets.get(f[1]);
       if (!s) throw new Error(`add before create: ${line}`);

@@ -12,7 +12,8 @@
 //              move one state to the next without clearing;
 //   ipset      `ipset restore` input for kube-proxy's sets (the 17 of ipsetInfo, same names,
 //              types and create options as its `ipset create … -exist`), each created with
-//              -exist, flushed, and refilled: re-applying it converges;
+//              -exist, its members filled into a scratch set swapped in at once: re-applying
+//              it converges;
 //   iptables   the few iptables rules IPVS mode still needs (masquerade marks, hairpin SNAT,
 //              the KUBE-IPVS-FILTER that closes non-service ports on VIPs), all matching the
 //              sets rather than per-service rules: an `iptables-restore --noflush` text per
@@ -53,8 +54,9 @@
 //   caller's Service order, ports in declaration order, endpoints as given, set members by
 //   first appearance — so golden files are stable.
 // - ipset: kube-proxy runs `ipset create -exist`, then add/del per entry against `ipset list`;
-//   here one restore text flushes and refills each set (no state needed). Between a set's
-//   flush and its refill the set is empty for the length of one restore — negligible in a lab.
+//   here one restore text fills a scratch set per set and `swap`s it in (no state needed, and
+//   atomic: a set emptied and refilled in place made KUBE-IPVS-FILTER reject new connections
+//   to VIPs for the length of a restore, at every sync).
 // - conn_reuse_mode is not set: kube-proxy leaves it alone on kernels ≥ 5.9 (klab's targets).
 // - Graceful termination (weight 0 until connections drain) is not modelled: the diff deletes.
 // - Not modelled (no such fields in the model): externalIPs (KUBE-EXTERNAL-IP* stay empty),
@@ -290,14 +292,20 @@ export function renderIpvs(node: ProxyNode, services: readonly ServiceModel[], o
   };
 }
 
+/** Scratch sets (name + index) a restore fills and swaps in; none outlives the restore. */
+export const IPSET_SCRATCH = "klab-swap-";
+
 function ipsetText(entries: Record<SetKey, OrderedSet>): string {
   const lines: string[] = [];
-  for (const [key, set] of Object.entries(IPSETS) as [SetKey, IpsetInfo][]) {
+  (Object.entries(IPSETS) as [SetKey, IpsetInfo][]).forEach(([key, set], i) => {
+    const scratch = `${IPSET_SCRATCH}${i}`;
     lines.push(`# ${set.comment}`);
     lines.push(`create ${set.name} ${set.type} ${createOptions(set.type)} -exist`);
-    lines.push(`flush ${set.name}`);
-    for (const e of entries[key].values()) lines.push(`add ${set.name} ${e}`);
-  }
+    lines.push(`create ${scratch} ${set.type} ${createOptions(set.type)} -exist`);
+    lines.push(`flush ${scratch}`);
+    for (const e of entries[key].values()) lines.push(`add ${scratch} ${e}`);
+    lines.push(`swap ${set.name} ${scratch}`, `destroy ${scratch}`);
+  });
   return `${lines.join("\n")}\n`;
 }
 
