@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include "udp_fastpath.h"
 
 static int throw_errno(napi_env env, const char *what, int err) {
   char msg[768];
@@ -124,6 +125,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "socketInNetns", fn);
   napi_create_function(env, "createUtsNamespace", NAPI_AUTO_LENGTH, create_uts_namespace, NULL, &fn);
   napi_set_named_property(env, exports, "createUtsNamespace", fn);
+  udp_fastpath_init(env, exports);
   return exports;
 }
 

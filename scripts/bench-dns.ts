@@ -21,7 +21,7 @@
 //      the bundle; --skip-build to use it as it is);
 //   2. writes a lab file to a temp directory and runs `./bin/klab validate` and `./bin/klab up` on
 //      it: Lab `bench-dns` (refused if a lab of that name exists already), 1 node, spec.dns
-//      {log: false} (no query log: unbound logs nothing either), spec.proxy.syncPeriodSeconds
+//      {log: false} (no query log: unbound logs nothing either; --query-log turns it on), spec.proxy.syncPeriodSeconds
 //      3600 (no periodic full resync during the measurement); Namespace `bench`; in it a
 //      Deployment `web` of 3 agnhost netexec pods (app: web, port http 8080) and 1000 Services
 //      svc-0001 … svc-1000 selecting them, port {name: http, port: 80, targetPort: http}, every
@@ -96,6 +96,8 @@
 //   --server-cpu N      the core both servers (the whole klab-agent, unbound) are pinned to (default 1)
 //   --client-cpu N      the core dnsperf is pinned to (default 0)
 //   --nice N            niceness of both servers and dnsperf (default -10)
+//   --query-log         lab mode: spec.dns.log true, the lab's default (a CoreDNS log line per
+//                       query in the DNS pod's log; unbound still logs nothing)
 //   --standalone        no lab: the responder in its own process and namespaces (see above)
 //   --skip-build        do not run `npm run build` even when dist/bundle is older than src/
 //   --profile DIR       (--standalone) run the responder under `node --cpu-prof --cpu-prof-dir DIR` and print its
@@ -133,6 +135,7 @@ const { values: args } = parseArgs({
     nice: { type: "string", default: "-10" },
     profile: { type: "string" },
     standalone: { type: "boolean", default: false },
+    "query-log": { type: "boolean", default: false },
     "skip-build": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -482,7 +485,8 @@ async function setupNetwork(): Promise<void> {
 // the lab (default mode)
 
 /** The lab: 1 node, kube-dns (the responder, in the klab-agent), 3 netexec pods and `n`
- * Services selecting them in namespace bench. No query log, no periodic kube-proxy resync. */
+ * Services selecting them in namespace bench. No query log (unless --query-log), no periodic
+ * kube-proxy resync. */
 function labYaml(n: number): string {
   const docs = [
     `apiVersion: klab/v1alpha1
@@ -490,7 +494,7 @@ kind: Lab
 metadata: {name: ${LAB_NAME}}
 spec:
   nodes: 1
-  dns: {log: false}
+  dns: {log: ${args["query-log"] ? "true" : "false"}}
   proxy: {syncPeriodSeconds: 3600}`,
     `apiVersion: v1
 kind: Namespace
@@ -1163,7 +1167,7 @@ async function main(): Promise<number> {
         `(idle during the run: ${agentIdlePercent?.toFixed(1)} % CPU at rest), serving ${lab.dnsPod.name} on ${lab.dnsPod.ip}:53; ` +
         `unbound in the same pod's network namespace on ${lab.dnsPod.ip}:5353; dnsperf in node ${lab.dnsPod.node}'s namespace (${clientNs}). ` +
         `Pods ask kube-dns's Service IP ${DNS_IP} (kube-proxy DNATs it to the pod); the bench asks the pod IP so that both servers are reached the same way. ` +
-        `${viaServiceIP}`);
+        `${viaServiceIP}` + (args["query-log"] ? ` The responder writes its query log (--query-log); unbound logs nothing.` : ""));
     } else {
       console.log(`\nstandalone: the responder in its own node process (scripts/bench-dns-responder.ts) and unbound, both in namespace ${NS_SRV} on ${SRV_IP}; dnsperf in ${NS_CLI}`);
     }

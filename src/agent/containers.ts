@@ -11,7 +11,7 @@ import { nativeAddonPath } from "../paths.js";
 import type { ContainerModel, PodModel } from "../model/types.js";
 import { startNetexec } from "../workloads/netexec.js";
 import { startPause } from "../workloads/pause.js";
-import { startDnsServer } from "../dns/server.js";
+import { startDnsServer, type UdpFastPathNative } from "../dns/server.js";
 import type { Zone } from "../dns/zone.js";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { Prober } from "./probes.js";
@@ -31,7 +31,7 @@ export function shouldRestart(policy: PodModel["restartPolicy"], exitCode: numbe
   return policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
 }
 
-type NativeNetns = {
+type NativeNetns = UdpFastPathNative & {
   socketInNetns(ns: string, kind: "tcp" | "udp" | "tcp-client", address: string, port: number, backlog?: number): number;
   createUtsNamespace(hostname: string): number;
 };
@@ -68,7 +68,7 @@ export interface PodRuntimeContext {
   /** Called when the pod's readiness may have changed. */
   onChange?: () => void;
   /** For the klab-dns image: the lab's current zone and the Lab's spec.dns settings. */
-  dns?: { zone: () => Zone; upstream?: string; log: boolean };
+  dns?: { zone: () => Zone; onZoneChange(listener: () => void): () => void; upstream?: string; log: boolean };
 }
 
 export { containerLogPath } from "../kernel/state.js";
@@ -147,6 +147,8 @@ export class ContainerRunner {
     out.on("error", () => undefined);
     const server = await startDnsServer({
       zone: dns.zone,
+      onZoneChange: dns.onZoneChange,
+      udpFastPath: nativeNetns(),
       listen: (kind, port) => ({ fd: nativeNetns().socketInNetns(netns, kind, "0.0.0.0", port) }),
       upstreamSocket: (kind) => nativeNetns().socketInNetns(netns, kind === "udp" ? "udp" : "tcp-client", "0.0.0.0", 0),
       upstream: dns.upstream,

@@ -53,10 +53,14 @@ async function main() {
     zoneCache = buildZone(clusterZoneInput(model, currentServices(), zoneSerial));
     return zoneCache;
   };
+  // The responder's caches are emptied through these (its native fast path never asks zone()).
+  const zoneListeners = new Set<() => void>();
+  const onZoneChange = (l: () => void) => { zoneListeners.add(l); return () => { zoneListeners.delete(l); }; };
   // Syncs scheduled or running: status reports rules as settled only when none are.
   let syncsInFlight = 0;
   const scheduleSync = () => {
     zoneCache = undefined;
+    for (const l of zoneListeners) l();
     // No Services, no kube-proxy rules: labs about pod networking stay free of them.
     if (syncTimer || !started || model.services.length === 0) return;
     syncsInFlight++;
@@ -90,7 +94,7 @@ async function main() {
     const rt = new PodRuntime({
       lab, pod, utsFile: utsFile(lab, pod.namespace, pod.name), logDir: logDir(lab), backoffInitialMs: backoff,
       nodeNetns: node.netns, onChange: scheduleSync,
-      dns: { zone, upstream: model.dns.upstream, log: model.dns.log },
+      dns: { zone, onZoneChange, upstream: model.dns.upstream, log: model.dns.log },
     });
     byKey.set(`${pod.namespace}/${pod.name}`, rt);
     return rt;

@@ -36,6 +36,17 @@ import { compressMessage } from "./compress.js";
 
 export type ListenTarget = { fd: number } | { host: string; port: number };
 
+/** The native addon's UDP fast path (native/udp_fastpath.c): repeated questions answered from a
+ * reply cache in batches, without a JavaScript callback per datagram. */
+export interface UdpFastPathNative {
+  udpFastOpen(fd: number, maxEntries: number, onMiss: (msg: Buffer, address: string, port: number) => void, onHits: ((records: Buffer, n: number) => void) | null): object;
+  udpFastPut(h: object, key: Buffer, reply: Buffer, rcode: number, tag: number): void;
+  udpFastClear(h: object): void;
+  udpFastSend(h: object, msg: Buffer, address: string, port: number): void;
+  udpFastStats(h: object): { port: number; entries: number; hits: number; sendErrors: number; rcodes: number[] };
+  udpFastClose(h: object): void;
+}
+
 export interface DnsServerOptions {
   /** The current zone; called for every query, so a new zone takes effect at once. */
   zone: () => Zone;
@@ -64,6 +75,13 @@ export interface DnsServerOptions {
   /** An unbound socket (fd) for talking to the upstream, so forwards leave from the DNS pod's
    * network namespace rather than this process's; default: a socket of this process. */
   upstreamSocket?(kind: "udp" | "tcp"): number;
+  /** Serve UDP through the native fast path (the agent passes its addon). Used only with an {fd}
+   * UDP target and onZoneChange: cached replies never reach JavaScript, so the cache must be
+   * emptied when the zone changes rather than when a query notices. */
+  udpFastPath?: UdpFastPathNative;
+  /** Subscribe to zone changes (called before the next zone() returns the new zone); returns
+   * the unsubscribe function. */
+  onZoneChange?(listener: () => void): () => void;
 }
 
 export interface DnsServerStats {
@@ -156,7 +174,7 @@ function parseUpstream(s: string): { host: string; port: number } {
 }
 
 /** Go's strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s", as the log plugin prints durations. */
-function formatDuration(ns: bigint): string {
+function formatDuration(ns: bigint | number): string {
   const s = Number(ns) / 1e9;
   let out = s.toString();
   if (/e/i.test(out)) out = s.toFixed(20).replace(/0+$/, "").replace(/\.$/, "");
@@ -325,8 +343,12 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
   }
 
   function logLine(c: Client, id: number, middle: string, start: bigint): void {
-    const remote = c.address.includes(":") ? `[${c.address}]` : c.address;
-    try { opts.log(`[INFO] ${remote}:${c.port} - ${id} ${middle} ${formatDuration(process.hrtime.bigint() - start)}`); } catch { /* ignore */ }
+    logLineTook(c.address, c.port, id, middle, process.hrtime.bigint() - start);
+  }
+
+  function logLineTook(address: string, port: number, id: number, middle: string, tookNs: bigint | number): void {
+    const remote = address.includes(":") ? `[${address}]` : address;
+    try { opts.log(`[INFO] ${remote}:${port} - ${id} ${middle} ${formatDuration(tookNs)}`); } catch { /* ignore */ }
   }
 
   function logQuery(q: Query, resp: Buffer | null): void {
@@ -344,11 +366,23 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
   // string concatenation per query.
   const caches: Record<Proto, Map<string, Cached>> = { udp: new Map(), tcp: new Map() };
   let cacheZone: Zone | undefined;
+  // The native fast path's copy of the UDP cache; fastLog[tag] is an entry's query-log middle.
+  const fastNative = opts.udpFastPath && opts.onZoneChange ? opts.udpFastPath : undefined;
+  let fast: object | undefined;
+  let fastLog: string[] = [];
+
+  function clearCaches(): void {
+    caches.udp.clear();
+    caches.tcp.clear();
+    if (fast) fastNative!.udpFastClear(fast);
+    fastLog = [];
+  }
+  const unsubscribe = fastNative ? opts.onZoneChange!(() => { clearCaches(); cacheZone = undefined; }) : undefined;
 
   function fromCache(msg: Buffer, client: Client): { key: string; hit?: Buffer } | null {
     if (msg.length < HEADER || msg.length > 512 || msg[2] & 0x80) return null;
     const zone = opts.zone();
-    if (zone !== cacheZone) { caches.udp.clear(); caches.tcp.clear(); cacheZone = zone; }
+    if (zone !== cacheZone) { clearCaches(); cacheZone = zone; }
     const key = msg.toString("latin1", 2);
     const c = caches[client.proto].get(key);
     if (!c) return { key };
@@ -359,13 +393,21 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     c.reply.copy(out);
     out.writeUInt16BE(msg.readUInt16BE(0), 0);
     if (queryLog) logLine(client, msg.readUInt16BE(0), c.log, start);
+    if (fast && client.proto === "udp") putFast(msg, c);
     return { key, hit: out };
   }
 
   function remember(key: string, q: Query, resp: Buffer): void {
     const cache = caches[q.client.proto];
     if (cache.size >= REPLY_CACHE_MAX) cache.delete(cache.keys().next().value!);
-    cache.set(key, { reply: Buffer.from(resp), rcode: extendedRcodes.get(resp) ?? resp.readUInt16BE(2) & 0xf, log: logMiddle(q, resp) });
+    const entry: Cached = { reply: Buffer.from(resp), rcode: extendedRcodes.get(resp) ?? resp.readUInt16BE(2) & 0xf, log: logMiddle(q, resp) };
+    cache.set(key, entry);
+    if (fast && q.client.proto === "udp") putFast(q.raw, entry);
+  }
+
+  function putFast(msg: Buffer, entry: Cached): void {
+    if (fastLog.length >= REPLY_CACHE_MAX) { fastNative!.udpFastClear(fast!); fastLog = []; }
+    fastNative!.udpFastPut(fast!, msg.subarray(2), entry.reply, entry.rcode, fastLog.push(entry.log) - 1);
   }
 
   // ---- handling ---------------------------------------------------------------------------
@@ -699,19 +741,40 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     dns.lookup(address, family as number, cb as (err: Error | null, address: string, family: number) => void);
   }
 
+  function datagram(msg: Buffer, address: string, port: number, send: (b: Buffer) => void): void {
+    if (stopped || port === 0) return;
+    const reply = (b: Buffer | null) => {
+      if (!b || stopped) return;
+      try { send(b); } catch { /* closed */ }
+    };
+    const r = handle(msg, { proto: "udp", address, port });
+    if (r instanceof Promise) void r.then(reply, () => undefined);
+    else reply(r);
+  }
+
   function serveUdp(sock: dgram.Socket): void {
     sock.on("error", (e) => logError(`udp: ${e.message}`));
-    sock.on("message", (msg, rinfo) => {
-      if (stopped || rinfo.port === 0) return;
-      const client: Client = { proto: "udp", address: rinfo.address, port: rinfo.port };
-      const send = (b: Buffer | null) => {
-        if (!b || stopped) return;
-        try { sock.send(b, rinfo.port, rinfo.address); } catch { /* closed */ }
-      };
-      const r = handle(msg, client);
-      if (r instanceof Promise) void r.then(send, () => undefined);
-      else send(r);
-    });
+    sock.on("message", (msg, rinfo) => datagram(msg, rinfo.address, rinfo.port, (b) => sock.send(b, rinfo.port, rinfo.address)));
+  }
+
+  /** UDP through the native fast path: it answers cache hits itself and hands us the rest. */
+  function serveUdpFast(fd: number): number {
+    const n = fastNative!;
+    const onMiss = (msg: Buffer, address: string, port: number) => {
+      try {
+        datagram(msg, address, port, (b) => { if (fast) n.udpFastSend(fast, b, address, port); });
+      } catch { stats.dropped++; }
+    };
+    // Hit records (native/udp_fastpath.c): tag u32, id u16 (wire order), port u16, IPv4, ns u32.
+    const onHits = (rec: Buffer, count: number) => {
+      for (let i = 0, o = 0; i < count; i++, o += 16) {
+        const middle = fastLog[rec.readUInt32LE(o)];
+        if (middle === undefined) continue;
+        logLineTook(`${rec[o + 8]}.${rec[o + 9]}.${rec[o + 10]}.${rec[o + 11]}`, rec.readUInt16LE(o + 6), rec.readUInt16BE(o + 4), middle, rec.readUInt32LE(o + 12));
+      }
+    };
+    fast = n.udpFastOpen(fd, REPLY_CACHE_MAX, onMiss, queryLog ? onHits : null);
+    return n.udpFastStats(fast).port;
   }
 
   // ---- TCP --------------------------------------------------------------------------------
@@ -822,6 +885,10 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
       const tcpTarget = opts.listen("tcp", port);
       tcpPort = await listenTcp(tcpTarget);
       let udpTarget = opts.listen("udp", port);
+      if (fastNative && "fd" in udpTarget) {
+        udpPort = serveUdpFast(udpTarget.fd);
+        break;
+      }
       if ("host" in udpTarget && udpTarget.port === 0) udpTarget = { host: udpTarget.host, port: tcpPort };
       try {
         udp = await bindUdp(udpTarget);
@@ -832,11 +899,13 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
         if (!retry) throw e;
       }
     }
-    const a = udp.address();
-    udpPort = a.port;
-    serveUdp(udp);
+    if (udp) {
+      udpPort = udp.address().port;
+      serveUdp(udp);
+    }
   } catch (e) {
     upSock?.close();
+    unsubscribe?.();
     throw e;
   }
 
@@ -844,12 +913,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
   const stop = (): Promise<void> => {
     if (stopping) return stopping;
     stopped = true;
+    unsubscribe?.();
+    if (fast) { fastNative!.udpFastClose(fast); fast = undefined; }
     for (const p of [...pending.values()]) p.resolve(null);
     for (const s of upstreamSockets) s.destroy();
     for (const s of connections) s.destroy();
     const waits: Promise<void>[] = [
       new Promise<void>((r) => tcpServer.close(() => r())),
-      new Promise<void>((r) => { try { udp!.close(() => r()); } catch { r(); } }),
+      new Promise<void>((r) => { if (!udp) { r(); return; } try { udp.close(() => r()); } catch { r(); } }),
     ];
     if (upSock) {
       const u = upSock;
@@ -863,7 +934,20 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     port: udpPort,
     udpPort,
     tcpPort,
-    stats: () => ({ ...stats, queries: { ...stats.queries }, responses: { ...stats.responses }, tcp: { ...stats.tcp }, pendingForwards: pending.size }),
+    stats: () => {
+      const out = { ...stats, queries: { ...stats.queries }, responses: { ...stats.responses }, tcp: { ...stats.tcp }, pendingForwards: pending.size };
+      if (fast) {
+        // Hits answered natively count as the queries and responses they are.
+        const f = fastNative!.udpFastStats(fast);
+        out.queries.udp += f.hits;
+        f.rcodes.forEach((c, rcode) => {
+          if (!c) return;
+          const name = RCODE_NAMES[rcode] ?? String(rcode);
+          out.responses[name] = (out.responses[name] ?? 0) + c;
+        });
+      }
+      return out;
+    },
     stop,
   };
 }

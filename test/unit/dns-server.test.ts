@@ -9,7 +9,9 @@ import { promisify } from "node:util";
 import dnsPacket from "dns-packet";
 import type { Answer, DecodedPacket, OptAnswer, Packet, Question } from "dns-packet";
 import { buildZone, type Zone } from "../../src/dns/zone.js";
-import { startDnsServer, type DnsServerOptions, type RunningDnsServer } from "../../src/dns/server.js";
+import { startDnsServer, type DnsServerOptions, type RunningDnsServer, type UdpFastPathNative } from "../../src/dns/server.js";
+import { createRequire } from "node:module";
+import { closeSync } from "node:fs";
 import { ep, input, services, svc } from "../fixtures/dns/cluster.js";
 
 const run = promisify(execFile);
@@ -680,4 +682,84 @@ t.test("compression when a reply would not fit, as miekg/dns does: small replies
   t.ok(r.replies[0].buf.length < 40_000, `${r.replies[0].buf.length} bytes, compressed`);
   const small = await udp(s.port, query("s1.default.svc.cluster.local", "A"));
   t.equal(small!.buf.length, dnsPacket.encode({ ...small!.msg, id: small!.msg.id } as Packet).length, "a reply that fits is sent uncompressed (CoreDNS's size in its log)");
+});
+
+t.test("native UDP fast path: hits answered without JavaScript, logged, emptied on zone change", async (t) => {
+  let native: UdpFastPathNative & { socketInNetns(ns: string, kind: string, addr: string, port: number): number };
+  try {
+    native = createRequire(import.meta.url)("../../native/build/Release/klab_netns.node");
+    closeSync(native.socketInNetns("/proc/self/ns/net", "udp", HOST, 0)); // needs CAP_SYS_ADMIN
+  } catch (e) {
+    t.skip(`native addon unavailable or not permitted (the agent's DNS pod uses it; run as root after npm run build): ${(e as Error).message}`);
+    return;
+  }
+  // Count what reaches JavaScript: every miss does, hits must not.
+  let misses = 0;
+  const spy: UdpFastPathNative = {
+    ...native,
+    udpFastOpen: (fd, max, onMiss, onHits) => native.udpFastOpen(fd, max, (m, a, p) => { misses++; onMiss(m, a, p); }, onHits),
+  };
+  const listeners = new Set<() => void>();
+  let zone = baseZone;
+  const { s, logs } = await start({
+    queryLog: true,
+    udpFastPath: spy,
+    onZoneChange: (l) => { listeners.add(l); return () => listeners.delete(l); },
+    listen: (kind) => (kind === "udp" ? { fd: native.socketInNetns("/proc/self/ns/net", "udp", HOST, 0) } : { host: HOST, port: 0 }),
+  }, () => zone);
+  t.teardown(() => s.stop());
+  t.not(s.udpPort, 0, "the fd's port is reported");
+
+  const a = await udp(s.udpPort, query("web.default.svc.cluster.local", "A", { id: 1111 }));
+  const b = await udp(s.udpPort, query("web.default.svc.cluster.local", "A", { id: 2222 }));
+  t.equal(misses, 1, "the repeat never reached JavaScript");
+  t.equal(b!.msg.id, 2222, "the hit carries its own ID");
+  t.same(b!.buf.subarray(2), a!.buf.subarray(2), "and otherwise the reply JavaScript made");
+  t.equal(s.stats().queries.udp, 2, "hits count as queries");
+  t.equal(s.stats().responses.NOERROR, 2, "and as responses by RCODE");
+  const nx1 = await udp(s.udpPort, query("nope.default.svc.cluster.local", "A", { id: 3333 }));
+  const nx2 = await udp(s.udpPort, query("nope.default.svc.cluster.local", "A", { id: 3334 }));
+  t.equal(nx2!.msg.rcode, "NXDOMAIN");
+  t.same(nx2!.buf.subarray(2), nx1!.buf.subarray(2));
+  t.equal(s.stats().responses.NXDOMAIN, 2);
+  t.equal(logs.length, 4, "every query is in the log, hits too");
+  t.match(logs[1], /^\[INFO\] 127\.0\.0\.1:\d+ - 2222 "A IN web\.default\.svc\.cluster\.local\. udp 47 false 512" NOERROR qr,aa,rd 92 \d+(\.\d+)?s$/);
+  t.match(logs[3], /^\[INFO\] 127\.0\.0\.1:\d+ - 3334 "A IN nope\.default\.svc\.cluster\.local\. udp \d+ false 512" NXDOMAIN qr,aa,rd \d+ /);
+
+  // A zone change empties the native cache at once: the next repeat is answered from the new zone.
+  zone = buildZone(input({ services: [...services.filter((x) => x.name !== "web"), big] }));
+  for (const l of listeners) l();
+  const c = await udp(s.udpPort, query("web.default.svc.cluster.local", "A", { id: 4444 }));
+  t.equal(c!.msg.rcode, "NXDOMAIN", "the changed zone is answered, not the cached reply");
+  t.equal(misses, 3, "1111, 3333 and 4444 were answered by JavaScript");
+
+  // A burst of repeats and garbage from one socket: every query answered, garbage dropped.
+  const sock = dgram.createSocket("udp4");
+  t.teardown(() => { try { sock.close(); } catch { /* closed */ } });
+  const got = new Set<number>();
+  sock.on("message", (m) => got.add(m.readUInt16BE(0)));
+  await new Promise<void>((res) => sock.bind(0, HOST, () => res()));
+  try { sock.setRecvBufferSize(4 << 20); } catch { /* default */ }
+  const N = 5000;
+  for (let i = 0; i < N; i++) {
+    await new Promise<void>((res) => sock.send(dnsPacket.encode(query("db.default.svc.cluster.local", "SRV", { id: i })), s.udpPort, HOST, () => res()));
+    if (i % 10 === 0) await new Promise<void>((res) => sock.send(Buffer.from([i & 0xff, 0x80, 1]), s.udpPort, HOST, () => res()));
+    if (i % 100 === 0) await new Promise((res) => setTimeout(res, 2)); // let this socket read its replies
+  }
+  for (let i = 0; i < 100 && got.size < N; i++) await new Promise((res) => setTimeout(res, 20));
+  t.equal(got.size, N, `all ${N} repeats answered, each with its own ID (got ${got.size})`);
+  t.ok(misses < 4 + 1 + N / 10 + 5, `only the first and the garbage reached JavaScript (${misses} calls)`);
+
+  await s.stop();
+  t.equal(await udp(s.udpPort, query("db.default.svc.cluster.local", "SRV"), 300), null, "stop() closes the socket");
+  const quiet = await start({
+    udpFastPath: native,
+    onZoneChange: () => () => undefined,
+    listen: (kind) => (kind === "udp" ? { fd: native.socketInNetns("/proc/self/ns/net", "udp", HOST, 0) } : { host: HOST, port: 0 }),
+  });
+  t.teardown(() => quiet.s.stop());
+  await udp(quiet.s.udpPort, query("web.default.svc.cluster.local"));
+  const hit = await udp(quiet.s.udpPort, query("web.default.svc.cluster.local"));
+  t.same(ips(hit!), ["10.96.0.20"]);
+  t.same(quiet.logs, [], "no query log unless queryLog");
 });
