@@ -18,7 +18,10 @@
 //      node1 (192.168.56.11, clusterCIDR 10.244.0.0/16). The last Service, "bench/zz-probe", has
 //      a single endpoint, the probe pod of step 5: last in KUBE-SERVICES, so the first packet
 //      to it walks every other Service's rule in iptables mode;
-//   2. full sync, --reps times, each in a fresh namespace `<prefix>-<pid>-<mode>-<N>-<rep>`,
+//   2. full sync, --reps times, each in a fresh namespace `<prefix>-<pid>-<mode>-<N>-<rep>`
+//      (kept until the size and mode are done: deleting a namespace with 150k rules keeps a
+//      kernel worker busy for seconds, and every measurement first waits for the host to be
+//      quiet, ≤ 10 % busy over 300 ms),
 //      exactly as KubeProxy (src/agent/proxy.ts) syncs a node: planProxySync(mode, node, no
 //      previous state, Services, full) (src/plan/proxy/sync.ts; timed: render), then its command
 //      `ip netns exec NS …` with the input on stdin (timed: apply) — iptables: `iptables-restore`
@@ -279,6 +282,32 @@ async function delNetns(name: string): Promise<void> {
   const r = await run("ip", ["netns", "del", name]);
   if (r.code === 0 || /No such file/.test(r.stderr)) namespaces.delete(name);
   else say(`warning: ip netns del ${name}: ${r.stderr.trim()}`);
+}
+
+/** CPU time (user+system+irq, all CPUs) and total, from /proc/stat. */
+function cpuTimes(): { busy: number; total: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** Waits until the host is quiet (≤ 10 % busy over 300 ms; at most 20 s): deleting a namespace
+ * that holds 150k rules hands the kernel seconds of cleanup work (cleanup_net, in a kworker),
+ * which would otherwise be measured as part of the next sync. */
+async function settle(): Promise<void> {
+  const t0 = now();
+  for (;;) {
+    const a = cpuTimes();
+    await new Promise((r) => setTimeout(r, 300));
+    const b = cpuTimes();
+    const busy = (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    if (busy <= 0.1) return;
+    if (now() - t0 > 20_000) {
+      say(`warning: the host stayed ${(busy * 100).toFixed(0)} % busy: timings include other work`);
+      return;
+    }
+  }
 }
 
 async function cleanup(): Promise<void> {
@@ -790,9 +819,11 @@ async function main(): Promise<number> {
         let ns = "";
         let text = "";
         let synced: ProxySyncState | undefined;
+        const spent: string[] = []; // deleted after this size and mode: see settle()
         for (let r = 1; r <= REPS; r++) {
-          if (ns) await delNetns(ns);
+          if (ns) spent.push(ns);
           ns = await addNetns(nsName(mode === "iptables" ? "ipt" : "nft", n, r));
+          await settle();
           const rep = await fullSyncRep(mode, services, ns);
           reps.push(rep.t);
           text = rep.text;
@@ -804,6 +835,7 @@ async function main(): Promise<number> {
         // one-Service change
         const changes: Change[] = [];
         for (let r = 1; r <= REPS; r++) {
+          await settle();
           const c = await changeRep(mode, n, ns, synced!, r);
           synced = c.next;
           changes.push(c.t);
@@ -814,6 +846,7 @@ async function main(): Promise<number> {
         else await checkNft(ns, state, `${mode} ${n} after the changes`);
 
         // the periodic full resync, on the node as it is now
+        await settle();
         const resync = await syncRep(mode, ns, synced, state, true, `${mode} full resync`);
         say(`${mode} ${n}: full resync of the loaded node: render ${resync.t.renderMs.toFixed(1)} ms + apply ${resync.t.applyMs.toFixed(1)} ms = ${resync.t.totalMs.toFixed(1)} ms`);
         if (mode === "iptables") await checkIptables(ns, restoreText(renderIptables(NODE, state)), `${mode} ${n} after the resync`);
@@ -827,7 +860,7 @@ async function main(): Promise<number> {
           resync: resync.t,
         };
         if (LATENCY_SIZES.includes(n)) result.latency = await latencyAt(mode, n, ns, state);
-        await delNetns(ns);
+        for (const old of [...spent, ns]) await delNetns(old);
         results.push(result);
 
         if (mode === "iptables" && n === NAIVE_SIZE) {

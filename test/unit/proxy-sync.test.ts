@@ -1,7 +1,7 @@
 // One node's kube-proxy sync step (src/plan/proxy/sync.ts): which Services changed, and the
 // command and input each mode runs for a full and a partial sync.
 import t from "tap";
-import { diffServices, planProxySync, sameService } from "../../src/plan/proxy/sync.js";
+import { diffServices, ENDPOINT_FIELDS, planProxySync, PORT_FIELDS, sameService, SERVICE_FIELDS } from "../../src/plan/proxy/sync.js";
 import { renderIptables } from "../../src/plan/proxy/iptables.js";
 import { renderNftables, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
 import { initialIptablesRestore } from "../../src/plan/proxy/node.js";
@@ -90,4 +90,32 @@ t.test("sameService: every field counts, absent equals undefined", async (t) => 
   const u = base();
   u.externalName = undefined;
   t.ok(sameService(base(), u), "externalName undefined = absent");
+});
+
+t.test("sameService compares every field of the model (the lists are checked by the compiler)", async (t) => {
+  const base = () => fresh().find((s) => s.name === "cart")!;
+  const other = (v: unknown): unknown => (typeof v === "number" ? v + 1 : typeof v === "boolean" ? !v : v === undefined || v === null ? "x" : typeof v === "string" ? v + "x" : v);
+  for (const f of SERVICE_FIELDS) {
+    const b = base() as unknown as Record<string, unknown>;
+    if (f === "ports") (b.ports as unknown[]).push({ name: "p", protocol: "TCP", port: 1 });
+    else if (f === "endpoints") (b.endpoints as Record<string, unknown[]>).extra = [];
+    else b[f] = other(b[f]);
+    t.notOk(sameService(base(), b as never), `service field ${f}`);
+  }
+  for (const f of PORT_FIELDS) {
+    const b = base();
+    const p = b.ports[0] as unknown as Record<string, unknown>;
+    p[f] = other(p[f]);
+    t.notOk(sameService(base(), b), `port field ${f}`);
+  }
+  for (const f of ENDPOINT_FIELDS) {
+    const b = base();
+    const e = b.endpoints[""][0] as unknown as Record<string, unknown>;
+    e[f] = other(e[f]);
+    t.notOk(sameService(base(), b), `endpoint field ${f}`);
+  }
+  const fewer = base();
+  delete (fewer.endpoints as Record<string, unknown>)[""];
+  t.notOk(sameService(base(), fewer), "an endpoint list gone");
+  t.notOk(sameService(fewer, base()), "an endpoint list added");
 });

@@ -462,7 +462,9 @@ function render(
   return Object.assign(w, { finish });
 }
 
-const table = (name: string, chains: string[], rules: string[]) => [`*${name}`, ...chains, ...rules, "COMMIT", ""].join("\n");
+// (No spreading: at 10k Services the nat table is 150k lines.)
+const table = (name: string, chains: string[], rules: string[]) =>
+  `*${name}\n${chains.length ? chains.join("\n") + "\n" : ""}${rules.length ? rules.join("\n") + "\n" : ""}COMMIT\n`;
 
 /** The full desired ruleset of one node (kube-proxy's full sync, minus the deletion of stale
  * chains, which needs to know what is there: see renderIptablesPartial). */

@@ -41,8 +41,7 @@ export function initialIptablesRestore(r: Pick<IptablesRuleset, "filter" | "nat"
     let end = start;
     while (text.startsWith(":", end)) end = text.indexOf("\n", end) + 1;
     const decl = text.slice(start, end);
-    const declared = new Set(decl.split("\n").map((l) => l.slice(1).split(" ")[0]));
-    const extra = j.chains.filter((c) => !declared.has(c)).map((c) => `:${c} - [0:0]\n`).join("");
+    const extra = j.chains.filter((c) => !decl.startsWith(`:${c} `) && !decl.includes(`\n:${c} `)).map((c) => `:${c} - [0:0]\n`).join("");
     if (!decl && !extra && !j.inserts.length) continue;
     const commit = text.lastIndexOf("COMMIT");
     out += `*${t}\n${decl}${extra}${text.slice(end, commit)}${j.inserts.map((l) => `${l}\n`).join("")}COMMIT\n`;

@@ -38,38 +38,57 @@ export interface ProxySyncPlan {
 
 const key = (s: ServiceModel) => `${s.namespace}/${s.name}`;
 
-// Every field of the model, checked by the compiler: a field added there must be compared here.
-const SERVICE_FIELDS = Object.keys({
+// Every field of the model, checked by the compiler: a field added there must be listed here,
+// and test/unit/proxy-sync.test.ts changes each listed field to prove sameService compares it.
+export const SERVICE_FIELDS = Object.keys({
   namespace: 0, name: 0, type: 0, clusterIP: 0, externalName: 0, ports: 0, sessionAffinity: 0, affinityTimeoutSeconds: 0,
   externalTrafficPolicy: 0, internalTrafficPolicy: 0, publishNotReadyAddresses: 0, loadBalancerIP: 0, endpoints: 0,
 } satisfies Record<keyof ServiceModel, 0>) as (keyof ServiceModel)[];
-const PORT_FIELDS = Object.keys({ name: 0, protocol: 0, port: 0, nodePort: 0 } satisfies Record<keyof ServicePortModel, 0>) as (keyof ServicePortModel)[];
-const ENDPOINT_FIELDS = Object.keys({ ip: 0, port: 0, node: 0, pod: 0, ready: 0, hostname: 0 } satisfies Record<keyof EndpointModel, 0>) as (keyof EndpointModel)[];
+export const PORT_FIELDS = Object.keys({ name: 0, protocol: 0, port: 0, nodePort: 0 } satisfies Record<keyof ServicePortModel, 0>) as (keyof ServicePortModel)[];
+export const ENDPOINT_FIELDS = Object.keys({ ip: 0, port: 0, node: 0, pod: 0, ready: 0, hostname: 0 } satisfies Record<keyof EndpointModel, 0>) as (keyof EndpointModel)[];
 
-function sameList<T>(a: readonly T[], b: readonly T[], fields: readonly (keyof T)[]): boolean {
+// Written out field by field (not a loop over the lists): every sync compares all Services,
+// and fixed property reads are several times faster than a[f] with f varying (10k Services:
+// ~2 ms instead of 10-25 ms).
+function samePorts(a: readonly ServicePortModel[], b: readonly ServicePortModel[]): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) for (const f of fields) if (a[i][f] !== b[i][f]) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i], y = b[i];
+    if (x.name !== y.name || x.protocol !== y.protocol || x.port !== y.port || x.nodePort !== y.nodePort) return false;
+  }
   return true;
 }
 
-/** Whether two Services render the same (field by field: no serializing — the runtime resolves
- * every Service anew for each sync, and JSON.stringify of 10k of them took ~35 ms). */
-export function sameService(a: ServiceModel, b: ServiceModel): boolean {
-  if (a === b) return true;
-  for (const f of SERVICE_FIELDS) {
-    if (f === "ports") {
-      if (!sameList(a.ports, b.ports, PORT_FIELDS)) return false;
-    } else if (f === "endpoints") {
-      let n = 0;
-      for (const k in a.endpoints) {
-        n++;
-        const eb = b.endpoints[k];
-        if (eb === undefined || !sameList(a.endpoints[k], eb, ENDPOINT_FIELDS)) return false;
-      }
-      if (Object.keys(b.endpoints).length !== n) return false;
-    } else if (a[f] !== b[f]) return false;
+function sameEndpointList(a: readonly EndpointModel[], b: readonly EndpointModel[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i], y = b[i];
+    if (x.ip !== y.ip || x.port !== y.port || x.node !== y.node || x.pod !== y.pod || x.ready !== y.ready || x.hostname !== y.hostname) return false;
   }
   return true;
+}
+
+/** Whether two Services render the same (no serializing — the runtime resolves every Service
+ * anew for each sync, and JSON.stringify of 10k of them took ~35 ms). */
+export function sameService(a: ServiceModel, b: ServiceModel): boolean {
+  if (a === b) return true;
+  if (
+    a.namespace !== b.namespace || a.name !== b.name || a.type !== b.type || a.clusterIP !== b.clusterIP ||
+    a.externalName !== b.externalName || a.sessionAffinity !== b.sessionAffinity || a.affinityTimeoutSeconds !== b.affinityTimeoutSeconds ||
+    a.externalTrafficPolicy !== b.externalTrafficPolicy || a.internalTrafficPolicy !== b.internalTrafficPolicy ||
+    a.publishNotReadyAddresses !== b.publishNotReadyAddresses || a.loadBalancerIP !== b.loadBalancerIP || !samePorts(a.ports, b.ports)
+  ) return false;
+  let n = 0;
+  for (const k in a.endpoints) {
+    n++;
+    const eb = b.endpoints[k];
+    if (eb === undefined || !sameEndpointList(a.endpoints[k], eb)) return false;
+  }
+  for (const k in b.endpoints) {
+    void k;
+    n--;
+  }
+  return n === 0;
 }
 
 /** The Services added, removed or changed since `prev`, position by position while the list
