@@ -18,6 +18,9 @@ import { Prober } from "./probes.js";
 
 type RunningWorkload = Awaited<ReturnType<typeof startPause>>;
 
+/** Bytes of query log the DNS pod may have queued for the disk before it drops lines. */
+const LOG_BACKLOG_MAX = 16 << 20;
+
 export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
 export const BACKOFF_RESET_MS = 600_000;
@@ -144,6 +147,7 @@ export class ContainerRunner {
     if (!dns) throw new Error("image klab-dns runs only as the lab's cluster DNS (kube-system/kube-dns)");
     // A stream: at thousands of queries a second, one synchronous append per line would stall.
     const out: WriteStream = createWriteStream(this.logPath, { flags: "a" });
+    let dropped = 0;
     out.on("error", () => undefined);
     const server = await startDnsServer({
       zone: dns.zone,
@@ -153,7 +157,19 @@ export class ContainerRunner {
       upstreamSocket: (kind) => nativeNetns().socketInNetns(netns, kind === "udp" ? "udp" : "tcp-client", "0.0.0.0", 0),
       upstream: dns.upstream,
       queryLog: dns.log,
-      log: (line) => out.write(line + "\n"),
+      log: (line) => {
+        // The stream buffers what the disk hasn't taken yet: under a flood, drop lines (and say
+        // how many) rather than grow without bound.
+        if (out.writableLength > LOG_BACKLOG_MAX) {
+          dropped++;
+          return;
+        }
+        if (dropped) {
+          out.write(`[WARNING] klab-dns: query log fell behind, ${dropped} lines dropped\n`);
+          dropped = 0;
+        }
+        out.write(line + "\n");
+      },
     });
     out.write(`[INFO] klab-dns: serving ${dns.zone().apexes.join(" ")} on :53 (UDP, TCP)${dns.upstream ? `, forwarding the rest to ${dns.upstream}` : ", refusing the rest (no upstream)"}\n`);
     return { stop: async () => { await server.stop(); out.end(); } };
