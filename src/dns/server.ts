@@ -72,6 +72,8 @@ export interface DnsServerOptions {
   ednsUdpSize?: number;
   /** Forwards in flight (UDP and TCP, all clients); more get SERVFAIL at once. Default 1024. */
   maxPendingForwards?: number;
+  /** Distinct queries whose replies are kept, per transport (the oldest goes first); default 20000. */
+  replyCacheMax?: number;
   /** An unbound socket (fd) for talking to the upstream, so forwards leave from the DNS pod's
    * network namespace rather than this process's; default: a socket of this process. */
   upstreamSocket?(kind: "udp" | "tcp"): number;
@@ -94,6 +96,8 @@ export interface DnsServerStats {
   forwarded: number;
   forwardFailures: number;
   pendingForwards: number;
+  /** Replies held in the reply cache (UDP and TCP). */
+  cachedReplies: number;
   tcp: { open: number; accepted: number; closedIdle: number; closedGarbage: number };
 }
 
@@ -221,6 +225,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
   const maxUdpPayload = Math.max(MIN_UDP, Math.min(MAX_MSG, opts.maxUdpPayload ?? DEFAULT_MAX_UDP_PAYLOAD));
   const ednsUdpSize = opts.ednsUdpSize ?? DEFAULT_EDNS_UDP_SIZE;
   const maxPending = opts.maxPendingForwards ?? DEFAULT_MAX_PENDING;
+  const cacheMax = Math.max(1, opts.replyCacheMax ?? REPLY_CACHE_MAX);
   const upstream = opts.upstream ? parseUpstream(opts.upstream) : undefined;
 
   const stats: DnsServerStats = {
@@ -231,6 +236,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     forwarded: 0,
     forwardFailures: 0,
     pendingForwards: 0,
+    cachedReplies: 0,
     tcp: { open: 0, accepted: 0, closedIdle: 0, closedGarbage: 0 },
   };
   let stopped = false;
@@ -399,14 +405,18 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
 
   function remember(key: string, q: Query, resp: Buffer): void {
     const cache = caches[q.client.proto];
-    if (cache.size >= REPLY_CACHE_MAX) cache.delete(cache.keys().next().value!);
-    const entry: Cached = { reply: Buffer.from(resp), rcode: extendedRcodes.get(resp) ?? resp.readUInt16BE(2) & 0xf, log: logMiddle(q, resp) };
+    if (cache.size >= cacheMax) cache.delete(cache.keys().next().value!);
+    // Its own exact-size copy: a slice of Buffer's shared 8 KiB pool would keep the whole slab
+    // alive for as long as the entry lives.
+    const reply = Buffer.allocUnsafeSlow(resp.length);
+    resp.copy(reply);
+    const entry: Cached = { reply, rcode: extendedRcodes.get(resp) ?? resp.readUInt16BE(2) & 0xf, log: logMiddle(q, resp) };
     cache.set(key, entry);
     if (fast && q.client.proto === "udp") putFast(q.raw, entry);
   }
 
   function putFast(msg: Buffer, entry: Cached): void {
-    if (fastLog.length >= REPLY_CACHE_MAX) { fastNative!.udpFastClear(fast!); fastLog = []; }
+    if (fastLog.length >= cacheMax) { fastNative!.udpFastClear(fast!); fastLog = []; }
     fastNative!.udpFastPut(fast!, msg.subarray(2), entry.reply, entry.rcode, fastLog.push(entry.log) - 1);
   }
 
@@ -773,7 +783,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
         logLineTook(`${rec[o + 8]}.${rec[o + 9]}.${rec[o + 10]}.${rec[o + 11]}`, rec.readUInt16LE(o + 6), rec.readUInt16BE(o + 4), middle, rec.readUInt32LE(o + 12));
       }
     };
-    fast = n.udpFastOpen(fd, REPLY_CACHE_MAX, onMiss, queryLog ? onHits : null);
+    fast = n.udpFastOpen(fd, cacheMax, onMiss, queryLog ? onHits : null);
     return n.udpFastStats(fast).port;
   }
 
@@ -935,7 +945,8 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<RunningDns
     udpPort,
     tcpPort,
     stats: () => {
-      const out = { ...stats, queries: { ...stats.queries }, responses: { ...stats.responses }, tcp: { ...stats.tcp }, pendingForwards: pending.size };
+      const out = { ...stats, queries: { ...stats.queries }, responses: { ...stats.responses }, tcp: { ...stats.tcp }, pendingForwards: pending.size,
+        cachedReplies: caches.udp.size + caches.tcp.size };
       if (fast) {
         // Hits answered natively count as the queries and responses they are.
         const f = fastNative!.udpFastStats(fast);
