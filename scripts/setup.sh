@@ -38,7 +38,7 @@ command -v npm >/dev/null 2>&1 || die 3 "npm not found on PATH (it ships with No
 # --- 2. system packages -------------------------------------------------------
 
 packages=(iproute2 iptables nftables conntrack iperf3 dnsutils curl tcpdump iputils-ping iputils-arping
-          netcat-openbsd ipset util-linux procps kmod)
+          netcat-openbsd ipset util-linux procps kmod libjemalloc2)
 missing=()
 for p in "${packages[@]}"; do
   if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) != "install ok installed" ]]; then

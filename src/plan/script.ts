@@ -1,5 +1,6 @@
 // A Plan as a runnable bash script: exactly the commands `klab up` runs, stage by stage.
 import type { Plan, Step } from "./types.js";
+import { bulkLoadArgv } from "./bulk-load.js";
 
 const heredoc = (cmd: string, lines: string[]) => `${cmd} <<'EOF'\n${lines.join("\n")}\nEOF`;
 
@@ -10,8 +11,8 @@ export function stepCommand(step: Step): string {
     case "bridge":
       return heredoc(`bridge -n ${step.netns} -batch -`, step.lines);
     case "restore": {
-      const cmd = { nft: "nft -f -", "iptables-restore": "iptables-restore", ipset: "ipset restore", "ipvsadm-restore": "ipvsadm-restore" }[step.tool];
-      return heredoc(`ip netns exec ${step.netns} ${cmd}`, step.input.replace(/\n$/, "").split("\n"));
+      const cmd = { nft: ["nft", "-f", "-"], "iptables-restore": ["iptables-restore"], ipset: ["ipset", "restore"], "ipvsadm-restore": ["ipvsadm-restore"] }[step.tool];
+      return heredoc(`ip netns exec ${step.netns} ${bulkLoadArgv(cmd, step.input).join(" ")}`, step.input.replace(/\n$/, "").split("\n"));
     }
     case "sequence":
       // `a <<EOF && b <<EOF …`: each command's here-document follows its line.

@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isRoot } from "../lib/kernel.js";
 import { chainsOf, iptablesArgv, renderIptables, renderIptablesPartial, restoreText } from "../../src/plan/proxy/iptables.js";
-import { fixtureServices, fixtureServicesNext, NEXT_CHANGED, NODES } from "../lib/proxy-fixture.js";
+import { bulkServices, fixtureServices, fixtureServicesNext, NEXT_CHANGED, NODES } from "../lib/proxy-fixture.js";
+import { planProxySync } from "../../src/plan/proxy/sync.js";
+import { BULK_LOAD_PRELOAD } from "../../src/plan/bulk-load.js";
 
 /** A subtest's `t` (tap exports no plain name for it). */
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -144,6 +146,35 @@ for (const node of [NODES.node1, NODES.node3]) {
     t.notMatch(patched, /10\.244\.1\.4/, "the removed endpoint is gone");
   });
 }
+
+// What KubeProxy runs for a large full sync (src/plan/proxy/sync.ts): the tool under
+// `env LD_PRELOAD=libjemalloc.so.2`. ld.so must find the library (it would only warn and run
+// with glibc's malloc) and the rules must be the same as without it.
+t.test("a bulk load (jemalloc preloaded) loads the same rules, and ld.so finds the library", { skip }, async (t) => {
+  const services = bulkServices(300);
+  const plan = planProxySync("iptables", NODES.node1, undefined, services, true);
+  t.same(plan.argv.slice(0, 2), ["env", `LD_PRELOAD=${BULK_LOAD_PRELOAD}`], "the plan preloads jemalloc");
+  const withPreload = netns(t);
+  const r = spawnSync("ip", ["netns", "exec", withPreload, ...plan.argv], { input: plan.input, encoding: "utf8" });
+  t.equal(r.status, 0, `loaded: ${r.stderr}`);
+  t.equal(r.stderr, "", "nothing on stderr (no ld.so warning: libjemalloc.so.2 was found)");
+  const plain = netns(t);
+  const p = spawnSync("ip", ["netns", "exec", plain, "iptables-restore"], { input: plan.input, encoding: "utf8" });
+  t.equal(p.status, 0, p.stderr);
+  const got = normalize(save(withPreload));
+  t.equal(got, normalize(save(plain)), "iptables-save: the same ruleset as iptables-restore without the preload");
+  t.equal((got.match(/^-A KUBE-SEP-/gm) ?? []).length, 300 * 3 * 2, "every endpoint's two rules");
+
+  if (spawnSync("nft", ["--version"]).status !== 0) return;
+  const nft = planProxySync("nftables", NODES.node1, undefined, services, true);
+  t.same(nft.argv.slice(0, 2), ["env", `LD_PRELOAD=${BULK_LOAD_PRELOAD}`], "nft: preloaded too");
+  const n = netns(t);
+  const nr = spawnSync("ip", ["netns", "exec", n, ...nft.argv], { input: nft.input, encoding: "utf8" });
+  t.equal(nr.status, 0, `nft loaded: ${nr.stderr}`);
+  t.equal(nr.stderr, "", "nft: nothing on stderr");
+  const listed = spawnSync("ip", ["netns", "exec", n, "nft", "list", "table", "ip", "kube-proxy"], { encoding: "utf8" }).stdout;
+  t.equal((listed.match(/chain endpoint-/g) ?? []).length, 300 * 3, "nft: every endpoint's chain");
+});
 
 t.test("namespaces are cleaned up", { skip }, async (t) => {
   const left = run("ip", ["netns", "list"]).stdout.split("\n").filter((l) => l.startsWith(`kt-ipt-${process.pid}-`));

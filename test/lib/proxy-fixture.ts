@@ -147,3 +147,14 @@ export function fixtureServicesNext(): ServiceModel[] {
   );
   return out;
 }
+
+/** `n` ClusterIP Services "bulk/sNNN" × 3 endpoints on node1..node3: a ruleset large enough
+ * (n = 300: ~500 KiB of iptables-restore text) to be loaded as a bulk load (src/plan/bulk-load.ts). */
+export function bulkServices(n: number): ServiceModel[] {
+  return Array.from({ length: n }, (_, i) =>
+    svc("bulk", `s${String(i).padStart(3, "0")}`, {
+      clusterIP: `10.96.${10 + Math.floor(i / 200)}.${(i % 200) + 1}`,
+      ports: [tcp("http", 80)],
+      endpoints: { http: [0, 1, 2].map((k) => ep(`10.244.${k}.${(i % 200) + 2}:8080@node${k + 1}`)) },
+    }));
+}

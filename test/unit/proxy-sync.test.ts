@@ -5,7 +5,9 @@ import { diffServices, ENDPOINT_FIELDS, planProxySync, PORT_FIELDS, sameService,
 import { renderIptables } from "../../src/plan/proxy/iptables.js";
 import { renderNftables, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
 import { initialIptablesRestore } from "../../src/plan/proxy/node.js";
-import { ep, fixtureServices, NODES } from "../lib/proxy-fixture.js";
+import { bulkServices, ep, fixtureServices, NODES } from "../lib/proxy-fixture.js";
+import { BULK_LOAD_MIN_BYTES, BULK_LOAD_PRELOAD } from "../../src/plan/bulk-load.js";
+import { stepCommand } from "../../src/plan/script.js";
 
 const node = NODES.node1;
 const fresh = () => fixtureServices();
@@ -42,6 +44,24 @@ t.test("iptables: a full sync replaces the tables (no --noflush), a partial one 
   t.same(resync.argv, ["iptables-restore"]);
   t.equal(resync.input, initialIptablesRestore(renderIptables(node, b)));
   t.equal(planProxySync("iptables", node, partial.next, fresh().map((s) => (s.name === "cart" ? b.find((x) => x.name === "cart")! : s)), false).input, "", "no change: nothing to run");
+});
+
+t.test("large full syncs run with jemalloc preloaded; small ones and changes as they are", async (t) => {
+  const many = bulkServices(300);
+  for (const mode of ["iptables", "nftables"] as const) {
+    const tool = mode === "iptables" ? ["iptables-restore"] : ["nft", "-f", "-"];
+    const big = planProxySync(mode, node, undefined, many, true);
+    t.ok(big.input.length >= BULK_LOAD_MIN_BYTES, `${mode}: ${big.input.length} bytes`);
+    t.same(big.argv, ["env", `LD_PRELOAD=${BULK_LOAD_PRELOAD}`, ...tool], `${mode}: a large full sync preloads jemalloc`);
+    const small = planProxySync(mode, node, undefined, fresh(), true);
+    t.same(small.argv, tool, `${mode}: a small one runs the tool as it is`);
+    const changed = many.map((s, i) => (i === 7 ? { ...s, endpoints: { [s.ports[0].name]: s.endpoints[s.ports[0].name].slice(1) } } : s));
+    const change = planProxySync(mode, node, big.next, changed, false);
+    t.notOk(change.argv.includes("env"), `${mode}: a one-Service change runs the tool as it is: ${change.argv.join(" ")}`);
+  }
+  const step = { kind: "restore" as const, netns: "kt-n1", tool: "iptables-restore" as const, input: "x".repeat(BULK_LOAD_MIN_BYTES) };
+  t.match(stepCommand(step), /^ip netns exec kt-n1 env LD_PRELOAD=libjemalloc\.so\.2 iptables-restore <<'EOF'\n/, "klab plan prints the same command up runs");
+  t.match(stepCommand({ ...step, input: "*nat\nCOMMIT\n" }), /^ip netns exec kt-n1 iptables-restore <<'EOF'\n/);
 });
 
 t.test("nftables: full = renderNftables, partial = renderNftablesUpdate of the changed Services", async (t) => {

@@ -13,6 +13,7 @@ import type { EndpointModel, ProxyNode, ServiceModel, ServicePortModel } from ".
 import { EMPTY_IPTABLES_STATE, renderIptablesSync, restoreText, type IptablesSyncState } from "./iptables.js";
 import { renderNftables, renderNftablesSync } from "./nftables.js";
 import { initialIptablesRestore } from "./node.js";
+import { bulkLoadArgv } from "../bulk-load.js";
 
 export type SyncedProxyMode = "iptables" | "nftables";
 
@@ -129,12 +130,16 @@ export function planProxySync(
   if (mode === "iptables") {
     if (full) {
       const { restore, state } = renderIptablesSync(node, services, "all", EMPTY_IPTABLES_STATE);
-      return { argv: ["iptables-restore"], input: initialIptablesRestore(restore), changed, full, next: { services, iptables: state } };
+      const input = initialIptablesRestore(restore);
+      return { argv: bulkLoadArgv(["iptables-restore"], input), input, changed, full, next: { services, iptables: state } };
     }
     const { restore, state } = renderIptablesSync(node, services, changed, prev!.iptables ?? EMPTY_IPTABLES_STATE);
     return { argv: ["iptables-restore", "--noflush"], input: restoreText(restore), changed, full, next: { services, iptables: state } };
   }
-  if (full) return { argv: ["nft", "-f", "-"], input: renderNftables(node, services), changed, full, next: { services } };
+  if (full) {
+    const input = renderNftables(node, services);
+    return { argv: bulkLoadArgv(["nft", "-f", "-"], input), input, changed, full, next: { services } };
+  }
   const pending = prev!.nftPending ?? [];
   if (changed.size === 0 && pending.length === 0) return { argv: ["nft", "-f", "-"], input: "", changed, full, next: { services } };
   // Nothing changed but deletions are pending: this sync is the cleanup.
