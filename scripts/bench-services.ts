@@ -55,7 +55,8 @@
 //
 // Timings are wall-clock: render = planProxySync producing the text (chain-name hashes are
 // remembered between syncs, as kube-proxy's are, so the first rep of a size pays them), apply =
-// spawn of `ip netns exec … iptables-restore|nft` until it exits (~2-5 ms of process start-up
+// spawn of `ip netns exec … iptables-restore|nft` until it exits (large loads under
+// `env LD_PRELOAD=libjemalloc.so.2`, as KubeProxy runs them; ~2-5 ms of process start-up
 // included). Duration: 5–10 min on 2 CPUs, most of it the naive reference and the latency runs;
 // use --reps 1 or --sizes for a shorter run.
 // All traffic stays inside the bench's namespaces; every namespace and process it created is
@@ -786,7 +787,7 @@ function printReport(R: Results) {
 
   console.log(`\n**Targets**\n`);
   console.log(table([["target", "value", "result"], ...Object.values(R.targets).map((t) => [t.target, t.value === null ? "not measured" : t.value.toFixed(t.value < 10 ? 2 : 0), verdict(t.pass)])]));
-  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit.`);
+  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS [env LD_PRELOAD=libjemalloc.so.2] iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit (the preload for loads of 256 KiB or more: src/plan/bulk-load.ts).`);
   console.log(`Full sync: iptables-restore without --noflush (filter, nat and the jumps replaced whole; klab owns these tables in a node); change: --noflush, only the changed Service's chains.`);
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(`Load average ${la(R.host.loadStart)} at start, ${la(R.host.loadEnd)} at end.`);

@@ -467,15 +467,10 @@ function header(node: ProxyNode, what: string): string[] {
  * the table atomically (`add table` so that `delete table` cannot fail, then the definition).
  */
 export function renderNftables(node: ProxyNode, services: readonly ServiceModel[], opts: NftablesOptions = {}): string {
-  const rs = buildRuleset(node, services, opts);
-  const elements = collectElements(rs);
-  const out: string[] = [...header(node, "full ruleset, replaces the table atomically"), "", `add table ${T}`, `delete table ${T}`, "", `table ${T} {`];
   const i1 = "\t";
   const i2 = "\t\t";
   const i3 = "\t\t\t";
-  out.push(`${i1}comment "rules for kube-proxy"`);
-
-  const pushContainer = (c: Container, elems: Element[]) => {
+  const containerLines = (out: string[], c: Container, elems: Element[]) => {
     out.push("", `${i1}${c.kind} ${c.name} {`, ...containerBody(c).map((l) => i2 + l));
     if (elems.length > 0) {
       out.push(`${i2}elements = {`);
@@ -484,21 +479,38 @@ export function renderNftables(node: ProxyNode, services: readonly ServiceModel[
     }
     out.push(`${i1}}`);
   };
-  const pushChain = (c: Chain) => {
+  const chainLines = (out: string[], c: Chain) => {
     out.push("", `${i1}chain ${c.name} {`, ...chainHeader(c).map((l) => i2 + l), ...c.rules.map((r) => i2 + r), `${i1}}`);
   };
 
-  for (const c of rs.containers) pushContainer(c, [...elements.get(c.name)!.values()]);
-  for (const c of rs.chains) pushChain(c);
-  for (const s of rs.services) {
+  // Each Service is rendered and turned into its text block at once, its elements kept for
+  // the maps at the top: at 10k Services, keeping 200k rule strings alive until the end made
+  // garbage collection half of the rendering.
+  const elements = new Map<string, Map<string, Element>>(CONTAINERS.map((c) => [c.name, new Map()]));
+  const addElement = ({ container, element }: { container: string; element: Element }) => {
+    const m = elements.get(container)!;
+    if (!m.has(element.key)) m.set(element.key, element);
+  };
+  nodeIPs(node).forEach((ip) => addElement({ container: C.nodePortIPs, element: { key: ip } }));
+  const blocks: string[] = [];
+  for (const svc of proxied(services)) {
+    const s = renderService(node, svc);
+    s.elements.forEach(addElement);
     if (s.sets.length === 0 && s.chains.length === 0) {
-      out.push("", `${i1}# ${s.owner}: no chains (${s.ports.join("; ")})`);
+      blocks.push(`\n${i1}# ${s.owner}: no chains (${s.ports.join("; ")})`);
       continue;
     }
-    out.push("", `${i1}# ${s.owner} (${s.ports.join("; ")})`);
-    for (const set of s.sets) pushContainer(set, []);
-    for (const c of s.chains) pushChain(c);
+    const lines = ["", `${i1}# ${s.owner} (${s.ports.join("; ")})`];
+    for (const set of s.sets) containerLines(lines, set, []);
+    for (const c of s.chains) chainLines(lines, c);
+    blocks.push(lines.join("\n"));
   }
+
+  const out: string[] = [...header(node, "full ruleset, replaces the table atomically"), "", `add table ${T}`, `delete table ${T}`, "", `table ${T} {`];
+  out.push(`${i1}comment "rules for kube-proxy"`);
+  for (const c of CONTAINERS) containerLines(out, c, [...elements.get(c.name)!.values()]);
+  for (const c of fixedChains(opts)) chainLines(out, c);
+  for (const b of blocks) out.push(b);
   out.push("}", "");
   return out.join("\n");
 }
