@@ -58,6 +58,20 @@ export interface ProxyNode {
   clusterCIDR: string;
 }
 
+/** The Services whose "ns/name" is in `keys`, in order — without building a key string per
+ * Service (a one-Service change at 10k Services would build 10k of them, twice). */
+export function servicesNamed<T extends Pick<ServiceModel, "namespace" | "name">>(services: readonly T[], keys: ReadonlySet<string>): T[] {
+  const namespacesByName = new Map<string, Set<string>>();
+  for (const k of keys) {
+    const i = k.indexOf("/");
+    const name = k.slice(i + 1);
+    let ns = namespacesByName.get(name);
+    if (!ns) namespacesByName.set(name, (ns = new Set()));
+    ns.add(k.slice(0, i));
+  }
+  return services.filter((s) => namespacesByName.get(s.name)?.has(s.namespace) === true);
+}
+
 /** "ns/name:port" as kube-proxy names a service port (ServicePortName.String()). */
 export function servicePortName(svc: Pick<ServiceModel, "namespace" | "name">, port: Pick<ServicePortModel, "name">): string {
   return `${svc.namespace}/${svc.name}${port.name ? `:${port.name}` : ""}`;

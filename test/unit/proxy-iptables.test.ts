@@ -723,3 +723,36 @@ t.test("incremental sync: an endpoint change writes only that Service's chains",
   );
   t.same(renderIptablesSync(node, fewer, new Set(), gone.state).restore, { filter: "", nat: "" }, "nothing changed: nothing to write");
 });
+
+t.test("incremental syncs in a row: each state equals a full render's and leaves the one before it as it was", async (t) => {
+  const node = NODES.node1;
+  const entries = (m: ReadonlyMap<string, unknown> | undefined) => [...(m ?? new Map())].sort(([a], [b]) => (a < b ? -1 : 1));
+  let services = fixtureServices();
+  let state = renderIptablesSync(node, services, "all", EMPTY_IPTABLES_STATE).state;
+  // Endpoint changes (the quick path, which overlays the previous state), one Service at a
+  // time, more than once each, and one back to where it started.
+  const steps: Array<[string, (s: ServiceModel) => void]> = [
+    ["shop/cart", (s) => { s.endpoints[""] = [...s.endpoints[""].slice(0, -1), ep("10.244.1.77:8080@node2")]; }],
+    ["shop/web", (s) => { for (const k in s.endpoints) s.endpoints[k] = s.endpoints[k].slice(1); }],
+    ["shop/cart", (s) => { s.endpoints[""] = [ep("10.244.2.9:8080@node3")]; }],
+    ["shop/cart", (s) => { s.endpoints[""] = fixtureServices().find((x) => x.name === "cart")!.endpoints[""]; }],
+  ];
+  for (const [key, edit] of steps) {
+    const next: ServiceModel[] = JSON.parse(JSON.stringify(services));
+    edit(next.find((s) => `${s.namespace}/${s.name}` === key)!);
+    const before = entries(state.services);
+    const chainsBefore = [...state.chains].sort();
+    const step = renderIptablesSync(node, next, new Set([key]), state);
+    const full = renderIptablesSync(node, next, "all", EMPTY_IPTABLES_STATE).state;
+    t.not(step.state.services!.constructor, Map, `${key}: an overlay of the previous state, not a copy`);
+    t.same(entries(step.state.services), entries(full.services), `${key}: the contributions are a full render's`);
+    t.equal(step.state.services!.size, full.services!.size, `${key}: size`);
+    t.same([...step.state.chains].sort(), [...full.chains].sort(), `${key}: the chains are a full render's`);
+    t.same(entries(state.services), before, `${key}: the previous state is unchanged (an apply may fail)`);
+    t.same([...state.chains].sort(), chainsBefore, `${key}: its chains too`);
+    services = next;
+    state = step.state;
+  }
+  t.ok(state.services!.has("shop/cart") && state.services!.get("shop/cart") !== undefined, "has/get agree");
+  t.same([...state.services!.keys()].length, state.services!.size, "keys() and size agree");
+});

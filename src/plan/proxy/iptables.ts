@@ -22,7 +22,7 @@
 // nfnetlink_acct; without it the rules are exactly these).
 import { servicePortInfo, usableEndpoints } from "./serviceport.js";
 import { createHash } from "node:crypto";
-import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../../model/services.js";
+import { servicePortName, servicesNamed, type EndpointModel, type ProxyNode, type ServiceModel } from "../../model/services.js";
 
 // ---- chain names ---------------------------------------------------------------------------
 
@@ -604,7 +604,7 @@ function renderChangedOnly(
   opts: IptablesOptions,
 ): { restore: IptablesRestore; state: IptablesSyncState } | undefined {
   const proxied = proxiedServices(services);
-  const some = proxied.filter((s) => changed.has(`${s.namespace}/${s.name}`));
+  const some = servicesNamed(proxied, changed);
   const w = render(node, some, opts, () => true, undefined, countEndpoints(proxied));
   for (const k of changed) {
     const was = previous.services.get(k);
@@ -616,16 +616,59 @@ function renderChangedOnly(
   stale.sort();
   const decl = [...w.natChains.slice(TOP_LEVEL_NAT.length), ...stale.map(chainLine)];
   const rules = [...w.natRules.filter((r) => SERVICE_CHAIN_RULE.test(r)), ...stale.map((c) => `-X ${c}`)];
-  const contributions = new Map(previous.services);
-  for (const k of changed) {
-    const c = w.contributions.get(k);
-    if (c) contributions.set(k, c);
-    else contributions.delete(k);
-  }
+  const replaced = new Map<string, ServiceContribution | undefined>();
+  for (const k of changed) replaced.set(k, w.contributions.get(k));
   return {
     restore: { filter: "", nat: decl.length || rules.length ? table("nat", decl, rules) : "" },
-    state: stateOf(previous.topLevel, contributions),
+    state: stateOf(previous.topLevel, overlay(previous.services, replaced)),
   };
+}
+
+/** `base` with some entries replaced (undefined: removed), in Map-copy order, without copying
+ * base: the previous state must stay as it was (the apply may fail), and copying 10k entries
+ * was half of a one-Service change's rendering. An overlay of an overlay is one level, over
+ * the same base; past 1024 replaced entries it becomes a plain Map again. */
+class Overlay<K, V> implements ReadonlyMap<K, V> {
+  readonly size: number;
+  constructor(readonly base: ReadonlyMap<K, V>, readonly replaced: ReadonlyMap<K, V | undefined>) {
+    let size = base.size;
+    for (const [k, v] of replaced) size += (v !== undefined ? 1 : 0) - (base.has(k) ? 1 : 0);
+    this.size = size;
+  }
+  get(k: K): V | undefined {
+    return this.replaced.has(k) ? this.replaced.get(k) : this.base.get(k);
+  }
+  has(k: K): boolean {
+    return this.replaced.has(k) ? this.replaced.get(k) !== undefined : this.base.has(k);
+  }
+  *entries(): MapIterator<[K, V]> {
+    for (const [k, v] of this.base) {
+      if (!this.replaced.has(k)) yield [k, v];
+      else if (this.replaced.get(k) !== undefined) yield [k, this.replaced.get(k)!];
+    }
+    for (const [k, v] of this.replaced) if (v !== undefined && !this.base.has(k)) yield [k, v];
+  }
+  *keys(): MapIterator<K> {
+    for (const [k] of this.entries()) yield k;
+  }
+  *values(): MapIterator<V> {
+    for (const [, v] of this.entries()) yield v;
+  }
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.entries();
+  }
+  forEach(fn: (value: V, key: K, map: ReadonlyMap<K, V>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+}
+
+function overlay<K, V>(base: ReadonlyMap<K, V>, replaced: ReadonlyMap<K, V | undefined>): ReadonlyMap<K, V> {
+  if (base instanceof Overlay) {
+    const merged = new Map<K, V | undefined>(base.replaced as ReadonlyMap<K, V | undefined>);
+    for (const [k, v] of replaced) merged.set(k, v);
+    return merged.size > 1024 ? new Map(new Overlay(base.base as ReadonlyMap<K, V>, merged)) : new Overlay(base.base as ReadonlyMap<K, V>, merged);
+  }
+  return new Overlay(base, replaced);
 }
 
 /** A sync state whose chain set is derived when asked (from the state itself only: a partial

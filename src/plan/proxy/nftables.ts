@@ -49,7 +49,7 @@
 import { createHash } from "node:crypto";
 import { servicePortInfo, usableEndpoints } from "./serviceport.js";
 import type { EndpointModel, ProxyNode, ServiceModel, ServicePortModel } from "../../model/services.js";
-import { servicePortName } from "../../model/services.js";
+import { servicePortName, servicesNamed } from "../../model/services.js";
 
 export const NFT_FAMILY = "ip";
 export const NFT_TABLE = "kube-proxy";
@@ -571,7 +571,7 @@ function update(
 ): { text: string; pending: string[] } {
   // Told which Services changed ("ns/name"), render only those: the others add nothing to the
   // diff (no two Services share a map key), and rendering all 10k twice cost seconds.
-  const only = (ss: readonly ServiceModel[]) => (changedServices ? ss.filter((s) => changedServices.has(`${s.namespace}/${s.name}`)) : ss);
+  const only = (ss: readonly ServiceModel[]) => (changedServices ? servicesNamed(ss, changedServices) : ss);
   const a = buildRuleset(node, only(prev), opts);
   const b = buildRuleset(node, only(next), opts);
   const out: string[] = [...header(node, "partial sync")];
