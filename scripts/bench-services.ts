@@ -31,9 +31,11 @@
 //   3. one-Service change, --reps times, in the last namespace of step 2: the endpoints of the
 //      Service in the middle of the list change (one endpoint replaced by a new pod IP; every
 //      Service passed as a new object, as the runtime resolves them anew): planProxySync with the
-//      state the previous sync left (render), its command (apply: `iptables-restore --noflush`,
-//      `nft -f -`); nft leaves the gone endpoint's chain for a later transaction, which is then
-//      run and timed apart ("later cleanup"). Then one more full sync of the loaded namespace
+//      state the previous sync left (render), its command (apply: `iptables-restore --noflush`;
+//      nft: the transaction as one line to the namespace's long-running `nft -i`, as KubeProxy
+//      sends it, timed from the write to nft's answer — the first rep also starts that nft);
+//      nft leaves the gone endpoint's chain for a later transaction, which is then run the
+//      same way and timed apart ("later cleanup"). Then one more full sync of the loaded namespace
 //      (the periodic resync).
 //      Every size is measured; the target is at 10k;
 //   4. naive reference, at --naive-size (default 1000) in iptables mode only: the full ruleset
@@ -86,6 +88,7 @@ import { performance } from "node:perf_hooks";
 import { endpointChainName, endpointString, iptablesArgv, iptablesJumps, renderIptables, restoreText, serviceChainNames } from "../src/plan/proxy/iptables.js";
 import { endpointChainNameBase, nftablesChainNames, renderNftables } from "../src/plan/proxy/nftables.js";
 import { planProxySync, type ProxySyncState } from "../src/plan/proxy/sync.js";
+import { NftSession } from "../src/kernel/nft-session.js";
 import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../src/model/services.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -279,7 +282,13 @@ async function addNetns(name: string): Promise<string> {
   return name;
 }
 
+/** nft mode: each node namespace's long-running `nft -i`, as KubeProxy keeps one per node for
+ * its small transactions (src/kernel/nft-session.ts). */
+const nftSessions = new Map<string, NftSession>();
+
 async function delNetns(name: string): Promise<void> {
+  await nftSessions.get(name)?.close();
+  nftSessions.delete(name);
   const r = await run("ip", ["netns", "del", name]);
   if (r.code === 0 || /No such file/.test(r.stderr)) namespaces.delete(name);
   else say(`warning: ip netns del ${name}: ${r.stderr.trim()}`);
@@ -460,7 +469,15 @@ async function syncRep(mode: Mode, ns: string, prev: ProxySyncState | undefined,
   const t0 = now();
   const plan = planProxySync(planMode(mode), NODE, prev, services, full);
   const renderMs = now() - t0;
-  const r = plan.input ? await must(...inNs(ns, plan.argv[0], ...plan.argv.slice(1)), what, plan.input) : { ms: 0 };
+  let r: { ms: number };
+  if (plan.input && mode === "nft" && !plan.full) {
+    // As KubeProxy applies a partial sync in nftables mode: one line to the node's nft -i.
+    let session = nftSessions.get(ns);
+    if (!session) nftSessions.set(ns, (session = new NftSession(ns)));
+    const t1 = now();
+    await session.apply(plan.input).catch((e: Error) => { throw new BenchError(`${what} in ${ns}: ${e.message}`); });
+    r = { ms: now() - t1 };
+  } else r = plan.input ? await must(...inNs(ns, plan.argv[0], ...plan.argv.slice(1)), what, plan.input) : { ms: 0 };
   return { plan, t: { renderMs, applyMs: r.ms, totalMs: renderMs + r.ms, bytes: Buffer.byteLength(plan.input), lines: lineCount(plan.input) } };
 }
 
@@ -787,7 +804,7 @@ function printReport(R: Results) {
 
   console.log(`\n**Targets**\n`);
   console.log(table([["target", "value", "result"], ...Object.values(R.targets).map((t) => [t.target, t.value === null ? "not measured" : t.value.toFixed(t.value < 10 ? 2 : 0), verdict(t.pass)])]));
-  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS [env LD_PRELOAD=libjemalloc.so.2] iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit (the preload for loads of 256 KiB or more: src/plan/bulk-load.ts).`);
+  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS [env LD_PRELOAD=libjemalloc.so.2] iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit (the preload for loads of 256 KiB or more: src/plan/bulk-load.ts); nft changes and cleanups: one line to the node's \`nft -i\` until it answers (src/kernel/nft-session.ts).`);
   console.log(`Full sync: iptables-restore without --noflush (filter, nat and the jumps replaced whole; klab owns these tables in a node); change: --noflush, only the changed Service's chains.`);
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(`Load average ${la(R.host.loadStart)} at start, ${la(R.host.loadEnd)} at end.`);

@@ -190,7 +190,7 @@ async function main() {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await Promise.all(pods.map((p) => p.stop(true)));
+    await Promise.all([...pods.map((p) => p.stop(true)), proxy.close()]);
     server.close();
     rmSync(sock, { force: true });
     process.exit(0);

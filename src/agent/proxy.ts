@@ -8,6 +8,7 @@ import { proxyNode, proxySteps } from "../plan/proxy/node.js";
 import { diffServices, planProxySync, proxySyncState, type ProxySyncState } from "../plan/proxy/sync.js";
 import { ipvsRestoreText, renderIpvs, renderIpvsDiff } from "../plan/proxy/ipvs.js";
 import { applyStage } from "../kernel/apply.js";
+import { NftSession, NftSessionError } from "../kernel/nft-session.js";
 
 interface NodeState {
   services: ServiceModel[];
@@ -64,6 +65,20 @@ export class KubeProxy {
     this.model = m;
   }
 
+  private readonly sessions = new Map<string, NftSession>();
+  private nftSession(netns: string): NftSession {
+    let s = this.sessions.get(netns);
+    if (!s) this.sessions.set(netns, (s = new NftSession(netns)));
+    return s;
+  }
+
+  /** Ends the nodes' long-running nft processes (nftables mode). */
+  async close(): Promise<void> {
+    if (this.cleanup) clearTimeout(this.cleanup);
+    await Promise.all([...this.sessions.values()].map((s) => s.close()));
+    this.sessions.clear();
+  }
+
   /** Sync every node to `services`; `full` rewrites everything. Syncs are serialized. */
   sync(services: ServiceModel[], full = false): Promise<SyncResult[]> {
     this.latest = services;
@@ -87,7 +102,15 @@ export class KubeProxy {
       if (mode !== "ipvs") {
         // The same step the Services bench times (scripts/bench-services.ts).
         const plan = planProxySync(mode, pn, prev, services, full, diff);
-        if (plan.input) await run("ip", ["netns", "exec", node.netns, ...plan.argv], { input: plan.input });
+        if (plan.input && mode === "nftables" && !plan.full) {
+          // Small transactions through the node's long-running nft (src/kernel/nft-session.ts).
+          await this.nftSession(node.netns).apply(plan.input).catch((e: unknown) => {
+            // nft died or hung mid-transaction: whether it went in is unknown, so the next
+            // sync of this node is a full one (it replaces the table atomically).
+            if (e instanceof NftSessionError && e.ambiguous) st.sync = undefined;
+            throw e;
+          });
+        } else if (plan.input) await run("ip", ["netns", "exec", node.netns, ...plan.argv], { input: plan.input });
         st.sync = plan.next;
         if (plan.next.nftPending?.length) this.scheduleCleanup();
       } else if (!st.loaded) {

@@ -12,6 +12,7 @@ import type { ProxyNode, ServiceModel } from "../../src/model/services.js";
 import { nftablesChainNames, renderNftables, renderNftablesSync, renderNftablesUpdate } from "../../src/plan/proxy/nftables.js";
 import { clone, endpoint, find, fixtureServices, node1, node2, serviceCIDRs } from "../lib/nftables-fixture.js";
 import { skipUnlessRoot } from "../lib/kernel.js";
+import { NftSession, NftSessionError } from "../../src/kernel/nft-session.js";
 
 const hasNft = spawnSync("nft", ["--version"], { encoding: "utf8" }).status === 0;
 const skip = skipUnlessRoot || (hasNft ? false : "needs the nft binary (apt-get install nftables)");
@@ -175,7 +176,10 @@ for (const node of [node1, node2] as ProxyNode[]) {
       }
       t.equal(normalizeListing(nftList(nsA)), normalizeListing(listing), "after the round trip the table is the original one");
 
-      // The runtime's form: deletions deferred to a later transaction (the cleanup).
+      // The runtime's form: deletions deferred to a later transaction (the cleanup), each
+      // transaction through a long-running `nft -i`, as the runtime sends them.
+      const session = new NftSession(nsA);
+      t.teardown(() => session.close());
       let pending: string[] = [];
       const key = (x: { namespace: string; name: string }) => `${x.namespace}/${x.name}`;
       for (let i = 1; i < all.length; i++) {
@@ -183,7 +187,7 @@ for (const node of [node1, node2] as ProxyNode[]) {
         const b = all[i].services;
         const changed = new Set([...a, ...b].map(key).filter((k) => JSON.stringify(a.find((x) => key(x) === k)) !== JSON.stringify(b.find((x) => key(x) === k))));
         const u = renderNftablesSync(node, a, b, changed, pending, false, { serviceCIDRs });
-        nftApply(nsA, u.text);
+        await session.apply(u.text);
         pending = u.pending;
         nftApply(nsB, renderNftables(node, b, { serviceCIDRs }));
         const want = normalizeListing(nftList(nsB));
@@ -192,11 +196,12 @@ for (const node of [node1, node2] as ProxyNode[]) {
         const cleanup = renderNftablesSync(node, b, b, new Set(), pending, true, { serviceCIDRs });
         t.same(cleanup.pending, [], "the cleanup leaves nothing pending");
         if (pending.length) {
-          nftApply(nsA, cleanup.text);
+          await session.apply(cleanup.text);
           pending = [];
           t.equal(normalizeListing(nftList(nsA)), want, `deferred update "${all[i].name}" + cleanup: the table of a fresh full render`);
         }
       }
+      await session.close();
     } finally {
       nsDel(nsA);
       nsDel(nsB);
@@ -205,5 +210,52 @@ for (const node of [node1, node2] as ProxyNode[]) {
     t.notMatch(left, new RegExp(`kt-nft-${process.pid}-`), "namespaces removed");
   });
 }
+
+t.test("the long-running nft -i: one transaction per line, errors, a hung or killed nft, close", { skip }, async (t) => {
+  const ns = `kt-nft-${process.pid}-session`;
+  nsAdd(ns);
+  const session = new NftSession(ns);
+  t.teardown(async () => {
+    await session.close();
+    nsDel(ns);
+  });
+  nftApply(ns, renderNftables(node1, fixtureServices(), { serviceCIDRs }));
+  const chains = () => nftList(ns).match(/^\tchain \S+/gm) ?? [];
+
+  await session.apply("# a comment line\nadd chain ip kube-proxy klab-test-a\n\nadd chain ip kube-proxy klab-test-b { counter; }\n");
+  t.ok(chains().includes("\tchain klab-test-a") && chains().includes("\tchain klab-test-b"), "a two-command script went in");
+  const pid = session.pid;
+  t.ok(pid, "nft -i is running");
+
+  // nft's own error, and nothing of the failed transaction committed.
+  const bad = await session.apply("add chain ip kube-proxy klab-test-c\ndelete chain ip kube-proxy no-such-chain").then(() => undefined, (e: unknown) => e);
+  t.ok(bad instanceof NftSessionError, "a failing transaction rejects");
+  t.match((bad as Error).message, /No such file or directory/, `with nft's message: ${(bad as Error).message.split("\n")[0]}`);
+  t.equal((bad as NftSessionError).ambiguous, false, "not ambiguous: nft said it failed");
+  t.notOk(chains().includes("\tchain klab-test-c"), "all or nothing: the first command of the failed line is not there");
+  await session.apply("delete chain ip kube-proxy klab-test-a");
+  t.notOk(chains().includes("\tchain klab-test-a"), "the same nft goes on after an error");
+  t.equal(session.pid, pid, "same process");
+
+  // No answer in time (nft stopped): the process is killed, the outcome unknown; the next
+  // transaction starts a new one.
+  process.kill(pid!, "SIGSTOP");
+  const hung = await session.apply("add chain ip kube-proxy klab-test-d", 300).then(() => undefined, (e: unknown) => e);
+  t.ok(hung instanceof NftSessionError && hung.ambiguous, `no answer in time: ambiguous (${(hung as Error).message})`);
+  await session.apply("add chain ip kube-proxy klab-test-e");
+  t.ok(chains().includes("\tchain klab-test-e"), "a new nft -i takes the next transaction");
+  t.not(session.pid, pid, "in a new process");
+
+  // Killed from outside between transactions: the next transaction restarts it.
+  process.kill(session.pid!, "SIGKILL");
+  await new Promise((r) => setTimeout(r, 100));
+  await session.apply("delete chain ip kube-proxy klab-test-e");
+  t.notOk(chains().includes("\tchain klab-test-e"), "after a kill, the next transaction goes in");
+
+  const last = session.pid!;
+  await session.close();
+  t.equal(session.pid, undefined, "closed");
+  t.throws(() => process.kill(last, 0), "the nft process is gone");
+});
 
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

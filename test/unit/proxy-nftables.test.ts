@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import {
   endpointChainNameBase,
   nftablesChainNames,
+  nftTransactionLine,
   renderNftables,
   renderNftablesUpdate,
   servicePortChainNameBase,
@@ -279,4 +280,18 @@ t.test("update: affinity timeout change recreates the sets", async (t) => {
   t.equal(cmds.filter((c) => c.startsWith("delete set ")).length, 2);
   t.equal(cmds.filter((c) => c.startsWith("add set ") && c.endsWith("{ type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }")).length, 2);
   t.notOk(cmds.some((c) => c.startsWith("delete chain")), "chains are kept, flushed and refilled");
+});
+
+t.test("nftTransactionLine: a transaction script as one nft -i line, command for command", async (t) => {
+  const prev = fixtureServices();
+  const next = clone(prev);
+  find(next, "default", "web").endpoints.http = [endpoint("10.244.1.5", 8080, "node1")];
+  const u = renderNftablesUpdate(node1, prev, next, { serviceCIDRs });
+  const line = nftTransactionLine(u);
+  t.notMatch(line, /\n/, "one line");
+  t.notMatch(line, /#/, "no comments");
+  t.ok(line.length > 0);
+  // Every command of the script is on the line, in order, joined by "; ".
+  t.equal(line, commands(u).join("; "));
+  t.equal(nftTransactionLine("# only comments\n\n"), "", "nothing to run");
 });

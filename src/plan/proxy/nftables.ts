@@ -515,6 +515,17 @@ export function renderNftables(node: ProxyNode, services: readonly ServiceModel[
   return out.join("\n");
 }
 
+/** An `nft -f` script as one line for `nft -i`, which runs a line as one transaction: the
+ * commands joined with "; ", comment and blank lines left out. Every command klab writes for a
+ * transaction fits on one line (sets and chains with their bodies in braces). */
+export function nftTransactionLine(script: string): string {
+  return script
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .join("; ");
+}
+
 function fragmentKey(f: ServiceFragment | undefined): string {
   return f === undefined ? "" : JSON.stringify([f.sets, f.chains, f.elements]);
 }
