@@ -34,8 +34,9 @@
 //      state the previous sync left (render), its command (apply: `iptables-restore --noflush`;
 //      nft: the transaction as one line to the namespace's long-running `nft -i`, as KubeProxy
 //      sends it, timed from the write to nft's answer — the first rep also starts that nft);
-//      nft leaves the gone endpoint's chain for a later transaction, which is then run the
-//      same way and timed apart ("later cleanup"). Then one more full sync of the loaded namespace
+//      nft leaves the gone endpoint's chain for a later transaction, which is then run and
+//      timed apart ("later cleanup": `nft -f -`, as KubeProxy runs a transaction that makes
+//      nft list the table first). Then one more full sync of the loaded namespace
 //      (the periodic resync).
 //      Every size is measured; the target is at 10k;
 //   4. naive reference, at --naive-size (default 1000) in iptables mode only: the full ruleset
@@ -86,7 +87,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { endpointChainName, endpointString, iptablesArgv, iptablesJumps, renderIptables, restoreText, serviceChainNames } from "../src/plan/proxy/iptables.js";
-import { endpointChainNameBase, nftablesChainNames, renderNftables } from "../src/plan/proxy/nftables.js";
+import { endpointChainNameBase, nftablesChainNames, nftListsTableFirst, renderNftables } from "../src/plan/proxy/nftables.js";
 import { planProxySync, type ProxySyncState } from "../src/plan/proxy/sync.js";
 import { NftSession } from "../src/kernel/nft-session.js";
 import { servicePortName, type EndpointModel, type ProxyNode, type ServiceModel } from "../src/model/services.js";
@@ -470,7 +471,7 @@ async function syncRep(mode: Mode, ns: string, prev: ProxySyncState | undefined,
   const plan = planProxySync(planMode(mode), NODE, prev, services, full);
   const renderMs = now() - t0;
   let r: { ms: number };
-  if (plan.input && mode === "nft" && !plan.full) {
+  if (plan.input && mode === "nft" && !plan.full && !nftListsTableFirst(plan.input)) {
     // As KubeProxy applies a partial sync in nftables mode: one line to the node's nft -i.
     let session = nftSessions.get(ns);
     if (!session) nftSessions.set(ns, (session = new NftSession(ns)));
@@ -754,7 +755,7 @@ function printReport(R: Results) {
     ]),
   ]));
 
-  console.log(`\n**One-Service change** (one endpoint of one Service replaced; iptables: partial restore, nft: update transaction; later cleanup: nft deletes the gone endpoint's chain in a transaction of its own, as KubeProxy does a second later)\n`);
+  console.log(`\n**One-Service change** (one endpoint of one Service replaced; iptables: partial restore, nft: update transaction as one line to the node's nft -i; later cleanup: nft deletes the gone endpoint's chain in a transaction of its own, as KubeProxy does a second later)\n`);
   const cleanup = (r: SizeModeResult) => {
     const xs = r.change.reps.map((x) => x.cleanupMs).filter((x): x is number => x !== undefined);
     return xs.length ? ms(median(xs)) : "—";
@@ -762,7 +763,7 @@ function printReport(R: Results) {
   console.log(table([
     ["Services", "mode", "render", "apply", "total", "later cleanup", "input", "target", "result"],
     ...R.results.map((r) => [
-      String(r.n), modeName(r.mode), ms(r.change.median.renderMs), ms(r.change.median.applyMs), ms(r.change.median.totalMs), cleanup(r),
+      String(r.n), r.mode === "iptables" ? "iptables-restore" : "nft -i", ms(r.change.median.renderMs), ms(r.change.median.applyMs), ms(r.change.median.totalMs), cleanup(r),
       `${kb(r.change.bytes)}, ${r.change.lines} lines`,
       r.n === TARGET_AT ? `≤ ${TARGET_CHANGE_MS}` : "", r.n === TARGET_AT ? verdict(r.change.median.totalMs <= TARGET_CHANGE_MS) : "",
     ]),
@@ -804,7 +805,7 @@ function printReport(R: Results) {
 
   console.log(`\n**Targets**\n`);
   console.log(table([["target", "value", "result"], ...Object.values(R.targets).map((t) => [t.target, t.value === null ? "not measured" : t.value.toFixed(t.value < 10 ? 2 : 0), verdict(t.pass)])]));
-  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS [env LD_PRELOAD=libjemalloc.so.2] iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit (the preload for loads of 256 KiB or more: src/plan/bulk-load.ts); nft changes and cleanups: one line to the node's \`nft -i\` until it answers (src/kernel/nft-session.ts).`);
+  console.log(`\nrender = planProxySync (src/plan/proxy/sync.ts: what KubeProxy runs, name hashes remembered from earlier syncs of the same Services); apply = \`ip netns exec NS [env LD_PRELOAD=libjemalloc.so.2] iptables-restore [--noflush]\` / \`nft -f -\` from spawn to exit (the preload for loads of 256 KiB or more: src/plan/bulk-load.ts); nft changes: one line to the node's \`nft -i\` until it answers (src/kernel/nft-session.ts).`);
   console.log(`Full sync: iptables-restore without --noflush (filter, nat and the jumps replaced whole; klab owns these tables in a node); change: --noflush, only the changed Service's chains.`);
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   console.log(`Load average ${la(R.host.loadStart)} at start, ${la(R.host.loadEnd)} at end.`);

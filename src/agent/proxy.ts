@@ -7,6 +7,7 @@ import type { ServiceModel } from "../model/services.js";
 import { proxyNode, proxySteps } from "../plan/proxy/node.js";
 import { diffServices, planProxySync, proxySyncState, type ProxySyncState } from "../plan/proxy/sync.js";
 import { ipvsRestoreText, renderIpvs, renderIpvsDiff } from "../plan/proxy/ipvs.js";
+import { nftListsTableFirst } from "../plan/proxy/nftables.js";
 import { applyStage } from "../kernel/apply.js";
 import { NftSession, NftSessionError } from "../kernel/nft-session.js";
 
@@ -102,8 +103,10 @@ export class KubeProxy {
       if (mode !== "ipvs") {
         // The same step the Services bench times (scripts/bench-services.ts).
         const plan = planProxySync(mode, pn, prev, services, full, diff);
-        if (plan.input && mode === "nftables" && !plan.full) {
-          // Small transactions through the node's long-running nft (src/kernel/nft-session.ts).
+        if (plan.input && mode === "nftables" && !plan.full && !nftListsTableFirst(plan.input)) {
+          // Small transactions (an endpoint change) through the node's long-running nft
+          // (src/kernel/nft-session.ts); those that make nft list the table first (elements,
+          // deletions: ~0.25 s at 10k anyway) run `nft -f`, so that nft keeps no big cache.
           await this.nftSession(node.netns).apply(plan.input).catch((e: unknown) => {
             // nft died or hung mid-transaction: whether it went in is unknown, so the next
             // sync of this node is a full one (it replaces the table atomically).

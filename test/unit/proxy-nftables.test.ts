@@ -6,8 +6,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import {
   endpointChainNameBase,
   nftablesChainNames,
+  nftListsTableFirst,
   nftTransactionLine,
   renderNftables,
+  renderNftablesSync,
   renderNftablesUpdate,
   servicePortChainNameBase,
 } from "../../src/plan/proxy/nftables.js";
@@ -294,4 +296,19 @@ t.test("nftTransactionLine: a transaction script as one nft -i line, command for
   // Every command of the script is on the line, in order, joined by "; ".
   t.equal(line, commands(u).join("; "));
   t.equal(nftTransactionLine("# only comments\n\n"), "", "nothing to run");
+});
+
+t.test("nftListsTableFirst: an endpoint change does not make nft list the table; elements and deletions do", async (t) => {
+  const prev = fixtureServices();
+  const moved = clone(prev);
+  find(moved, "default", "web").endpoints.http = [endpoint("10.244.1.5", 8080, "node1"), endpoint("10.244.1.9", 8080, "node1")];
+  const changed = new Set(["default/web"]);
+  const change = renderNftablesSync(node1, prev, moved, changed, [], false, { serviceCIDRs });
+  t.notOk(nftListsTableFirst(change.text), "endpoints replaced: flush chain / add chain only");
+  t.ok(change.pending.length > 0, "the gone endpoint's chain is left for later");
+  const cleanup = renderNftablesSync(node1, moved, moved, new Set(), change.pending, true, { serviceCIDRs });
+  t.ok(nftListsTableFirst(cleanup.text), "the cleanup deletes: nft lists the table first");
+  const fewer = prev.filter((s) => s.name !== "web");
+  const gone = renderNftablesSync(node1, prev, fewer, changed, [], false, { serviceCIDRs });
+  t.ok(nftListsTableFirst(gone.text), "a Service removed: its map elements go");
 });
